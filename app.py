@@ -1,0 +1,9 @@
+"""wgan_app entry point: `python app.py` starts the web UI; --train / --sample / --eval /
+--push-to-hub run headless. Importing this module does nothing heavy."""
+
+import sys
+
+from wgan_app.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Command line: flag parsing and the headless modes (--train, --sample). `app.py` calls `main`.
+
+The training flags are generated from `TrainConfig`'s fields, so the CLI, the UI form and
+config.json can never drift apart. Every flag defaults to None here, which lets `--resume`
+tell which settings the user actually typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import threading
+import typing
+from pathlib import Path
+from typing import Optional
+
+from .config import TrainConfig, flag
+from .errors import UserError
+
+HELP = {
+    "variant": "acgan (class-conditional WGAN-GP, default) | wgan-gp | wgan (weight clipping) | gan (BCE baseline)",
+    "dataset": "mnist | fashion-mnist",
+    "data_dir": "folder holding MNIST/raw or FashionMNIST/raw (downloaded there when missing and online)",
+    "constraint": "Lipschitz constraint: gp (gradient penalty) | clip (weight clipping); acgan takes either",
+    "iters": "generator steps to train to (with --resume: the new total)",
+    "batch_size": "images per critic and generator step",
+    "optimizer": "adam | rmsprop (default: the variant's paper recipe)",
+    "lr": "learning rate of both players (default 1e-4 gp, 5e-5 clip, 2e-4 gan)",
+    "beta1": "Adam beta1 (default 0.5)",
+    "beta2": "Adam beta2 (default 0.9 gp, 0.999 gan)",
+    "n_critic": "critic steps per generator step (default 5, 1 for gan)",
+    "critic_warmup": "100 critic steps for the first 25 generator steps and every 500th (default on for wgan)",
+    "lambda_gp": "gradient penalty weight lambda",
+    "clip_value": "weight clipping bound c",
+    "class_weight_d": "weight of the critic's class loss on real images (acgan)",
+    "class_weight_g": "weight of the generator's class loss on its samples (acgan)",
+    "ema": "decay of the averaged generator used for samples and checkpoints (0 = off)",
+    "z_dim": "latent size",
+    "g_width": "generator width (channels at 14x14)",
+    "d_width": "critic width (channels at 14x14)",
+    "d_norm": "critic normalisation: none | batch (batch is refused with the gradient penalty)",
+    "seed": "random seed (training: init, data order, noise; sampling: the latents)",
+    "device": "auto | cpu | cuda",
+    "amp": "bf16 autocast on CUDA",
+    "max_minutes": "stop cleanly, with a checkpoint, after this many minutes",
+    "log_every": "log running averages to metrics.jsonl every N steps",
+    "sample_every": "save a sample grid from fixed noise every N steps (0 = only at the end)",
+    "save_every": "write a checkpoint every N steps (0 = only at the end)",
+    "keep_checkpoints": "how many recent checkpoints a run keeps",
+    "eval_every": "compute quality metrics every N steps (0 = off)",
+    "eval_num": "samples per quality evaluation",
+    "tensorboard": "also write TensorBoard event files (needs the tensorboard package)",
+    "run_dir": "run directory (default runs/<time>-<variant>-<dataset>)",
+}
+# Settings that may change when a run is resumed; everything else must match the run's config.
+RESUMABLE = {"iters", "max_minutes", "device", "data_dir", "log_every", "sample_every", "save_every",
+             "keep_checkpoints", "eval_every", "eval_num", "tensorboard", "amp", "run_dir"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:  # one line, no usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _field_type(f: dataclasses.Field):
+    t = typing.get_type_hints(TrainConfig)[f.name]
+    args = [a for a in typing.get_args(t) if a is not type(None)]
+    return args[0] if args else t
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="app.py", description="Train, sample and demonstrate Wasserstein GANs on MNIST-style data. "
+                "With no mode flag, starts the web UI.")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--train", action="store_true", help="train headless with a progress bar")
+    mode.add_argument("--sample", action="store_true", help="write samples of a checkpoint to --out")
+    mode.add_argument("--eval", action="store_true", help="print quality metrics of a checkpoint as JSON")
+    mode.add_argument("--push-to-hub", metavar="USER/REPO", help="upload --checkpoint to the Hugging Face Hub")
+
+    t = p.add_argument_group("training (--train)")
+    for f in dataclasses.fields(TrainConfig):
+        typ = _field_type(f)
+        kw = dict(default=None, help=HELP.get(f.name, ""), dest=f.name)
+        if typ is bool:
+            t.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
+        else:
+            t.add_argument(flag(f.name), type=typ, metavar=f.name.upper(), **kw)
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir to --iters")
+
+    s = p.add_argument_group("sampling (--sample, --eval, --push-to-hub)")
+    s.add_argument("--checkpoint", help="checkpoint folder, run directory (its latest checkpoint) or hf://USER/REPO[@REV]")
+    s.add_argument("--label", default="all", help="0-9, or 'all' to cycle 0..9 (ignored by unconditional models)")
+    s.add_argument("--num", type=int, default=None, help="number of images (default 100 for --sample)")
+    s.add_argument("--out", help="output file: .png (a grid, 10 per row) or .npz (images, labels)")
+
+    u = p.add_argument_group("web UI (default mode)")
+    u.add_argument("--host", default=None, help="bind address (default $GRADIO_SERVER_NAME or 127.0.0.1)")
+    u.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
+    u.add_argument("--max-train-iters", type=int, default=None,
+                   help="cap on iterations a UI user may request (default $WGAN_APP_MAX_ITERS or 5000)")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name) is not None}
+    if not args.resume:
+        return TrainConfig(**given)
+    if not args.run_dir:
+        raise UserError("--resume needs --run-dir: the run directory to continue")
+    cfg_path = Path(args.run_dir) / "config.json"
+    if not cfg_path.is_file():
+        raise UserError(f"--resume: {args.run_dir} has no config.json, so it is not a run directory")
+    import json
+
+    try:
+        saved = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{cfg_path} is not valid JSON ({e}); the run directory is damaged") from None
+    clash = [k for k, v in given.items() if k not in RESUMABLE and getattr(saved, k) != v]
+    if clash:
+        k = clash[0]
+        raise UserError(f"{flag(k)} {given[k]} differs from the run's {getattr(saved, k)}; a resumed run keeps "
+                        f"its recipe: drop {flag(k)} or start a new run")
+    return saved.replace(**{k: v for k, v in given.items() if k in RESUMABLE})
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.train:
+            return run_train(args)
+        if args.sample:
+            return run_sample(args)
+        if args.eval:
+            return run_eval(args)
+        if args.push_to_hub:
+            return run_push(args)
+        return run_ui(args)
+    except UserError as e:
+        print(f"app.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+# --- modes ----------------------------------------------------------------------------------
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .train import CheckpointEvent, DoneEvent, SampleEvent, StepEvent, train
+
+    cfg = config_from_args(args)
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()  # first Ctrl-C: finish the step, save, exit
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGTERM, on_sigint)
+    if cfg.tensorboard:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            print("app.py: warning: --tensorboard needs `pip install tensorboard`; training without it",
+                  file=sys.stderr)
+    bar = None
+    try:
+        for ev in train(cfg, should_stop=stop.is_set, resume=args.resume):
+            if bar is None:
+                start = ev.step - (ev.step % cfg.log_every if cfg.log_every else 0)
+                bar = tqdm(total=cfg.iters, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr)
+            if isinstance(ev, StepEvent):
+                bar.n = ev.step
+                m = ev.metrics
+                post = {"D": m.get("loss_d"), "G": m.get("loss_g"), "W": m.get("wasserstein"),
+                        "gp": m.get("gp"), "acc": m.get("class_acc")}
+                bar.set_postfix({k: f"{v:.3f}" for k, v in post.items() if v is not None}, refresh=False)
+                bar.refresh()
+            elif isinstance(ev, CheckpointEvent):
+                bar.write(f"checkpoint: {ev.path}", file=sys.stderr)
+            elif isinstance(ev, SampleEvent):
+                pass  # the PNG is already in samples/
+            elif isinstance(ev, DoneEvent):
+                bar.n = ev.step
+                bar.close()
+                if ev.reason == "diverged":
+                    print(f"app.py: error: training diverged: {ev.message}", file=sys.stderr)
+                    return 1
+                print(f"{ev.reason} at step {ev.step}; run directory {ev.run_dir}; checkpoint {ev.checkpoint}",
+                      file=sys.stderr)
+    finally:
+        if bar is not None:
+            bar.close()
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def parse_label(text: str) -> Optional[int]:
+    if text is None or str(text).strip().lower() in ("all", ""):
+        return None
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise UserError(f"--label {text!r} must be a digit 0-9 or 'all'") from None
+    if not 0 <= value <= 9:
+        raise UserError(f"--label {value} must be a digit 0-9 or 'all'")
+    return value
+
+
+def open_sampler(ref: Optional[str]):
+    """A Sampler for a checkpoint path or hf:// id (hub support plugs in through `hub.resolve`)."""
+    from .sampler import Sampler
+
+    if not ref:
+        raise UserError("--checkpoint is required: a checkpoint folder, a run directory or hf://USER/REPO")
+    if str(ref).startswith("hf://"):
+        from .hub import resolve_hub_checkpoint
+
+        ref = resolve_hub_checkpoint(ref)
+    return Sampler.load(ref)
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .checkpoint import atomic_write_bytes
+    from .images import grid, png_bytes
+
+    if not args.out:
+        raise UserError("--out is required: a .png (grid) or .npz file to write")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise UserError(f"--out {args.out!r} must end in .png or .npz")
+    num = 100 if args.num is None else args.num
+    if not 1 <= num <= 10000:
+        raise UserError(f"--num {num} must be between 1 and 10000")
+    seed = 0 if args.seed is None else args.seed
+    label = parse_label(args.label)
+    sampler = open_sampler(args.checkpoint)
+    if label is not None and not sampler.conditional:
+        raise UserError(f"--label {label}: this checkpoint is unconditional; use --label all")
+    if sampler.conditional:
+        labels = [label] * num if label is not None else [i % 10 for i in range(num)]
+    else:
+        labels = None
+    images = sampler.sample(labels, seed=seed, n=num)
+    if out.suffix.lower() == ".png":
+        data = png_bytes(images[0] if num == 1 else grid(images, nrow=10))
+    else:
+        import io
+
+        buf = io.BytesIO()
+        lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
+        np.savez_compressed(buf, images=images, labels=lab)
+        data = buf.getvalue()
+    atomic_write_bytes(out, data)
+    print(f"wrote {num} images to {out}", file=sys.stderr)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    try:
+        from .metrics import run_eval_cli
+    except ImportError:
+        raise UserError("--eval is not available in this build") from None
+    return run_eval_cli(args)
+
+
+def run_push(args: argparse.Namespace) -> int:
+    try:
+        from .hub import run_push_cli
+    except ImportError:
+        raise UserError("--push-to-hub is not available in this build") from None
+    return run_push_cli(args)
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    try:
+        from .ui import launch
+    except ImportError as e:
+        raise UserError(f"the web UI is not available in this build ({e})") from None
+    return launch(args)

@@ -1,0 +1,74 @@
+"""Datasets held whole in memory as uint8 tensors, batched and scaled to [-1, 1] on the device.
+
+torchvision reads (and, when online, downloads) the IDX files; we keep only its `.data` /
+`.targets` tensors: pushing 60k images one by one through PIL transforms would cost more than
+a training step here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from .errors import UserError
+
+_TV_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+
+
+@dataclass
+class ImageData:
+    """x: (N, 28, 28) uint8, y: (N,) int64, both on `device`."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    name: str
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A uniformly drawn batch (with replacement): x (B, 1, 28, 28) in [-1, 1], y (B,)."""
+        idx = torch.randint(len(self), (batch_size,), generator=generator, device=generator.device)
+        idx = idx.to(self.x.device)
+        return to_unit_range(self.x[idx]).unsqueeze(1), self.y[idx]
+
+
+def to_unit_range(x_uint8: torch.Tensor) -> torch.Tensor:
+    return x_uint8.float().div_(127.5).sub_(1.0)
+
+
+def load_dataset(name: str, data_dir: str, train: bool = True, device: str | torch.device = "cpu",
+                 download: bool = True) -> ImageData:
+    """Load a split into memory. Missing files are downloaded when online; otherwise UserError."""
+    import torchvision
+
+    if name not in _TV_NAMES:
+        raise UserError(f"--dataset {name!r} is not one of: {', '.join(_TV_NAMES)}")
+    cls = getattr(torchvision.datasets, _TV_NAMES[name])
+    try:
+        ds = cls(data_dir, train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise UserError(_missing(name, data_dir)) from None
+        try:
+            os.makedirs(data_dir, exist_ok=True)
+            ds = cls(data_dir, train=train, download=True)
+        except Exception as e:  # offline: URLError, socket errors, checksum failures...
+            raise UserError(f"{_missing(name, data_dir)} (download failed: {_short(e)})") from None
+    x = ds.data
+    y = ds.targets
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 3 or tuple(x.shape[1:]) != (28, 28):
+        raise UserError(f"{name} files under {data_dir!r} are not 28x28 uint8 images; delete them and retry")
+    return ImageData(x=x.to(device), y=torch.as_tensor(y, dtype=torch.long).to(device), name=name)
+
+
+def _missing(name: str, data_dir: str) -> str:
+    where = os.path.join(data_dir, _TV_NAMES[name], "raw")
+    return (f"{name} not found under --data-dir {data_dir!r} (expected {where}/*-ubyte); "
+            "point --data-dir at the folder that holds it, or go online to download it")
+
+
+def _short(e: Exception) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:160]

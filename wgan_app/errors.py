@@ -1,0 +1,9 @@
+"""The one exception type that means "the user gave us something wrong".
+
+Every edge (CLI, UI, API) turns a `UserError` into a one-line message: stderr + exit 2 for the
+CLI, `gr.Error` for the UI. Anything else escaping is a bug and keeps its traceback.
+"""
+
+
+class UserError(ValueError):
+    """Bad input from a person: a flag, a form field, an API argument or a file they supplied."""
