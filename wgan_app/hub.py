@@ -1,0 +1,418 @@
+"""Hugging Face Hub: pull a checkpoint by `hf://USER/REPO[@REVISION]`, push a run's checkpoint.
+
+A Hub repo holds one checkpoint folder at its root — `config.json` (the model's constructor
+arguments, flat, plus wgan_app's metadata) and `model.safetensors` — with `samples.png` and a
+model card beside them. That is the layout `PyTorchModelHubMixin` reads and writes, so the repo
+looks familiar on the Hub and a mixin class built on `models.Generator` loads it too; the app
+itself goes through `checkpoint.load_checkpoint` (strict load, validated config) like any local
+checkpoint. Pulls use `hf_hub_download` and its cache, so a repo pulled once also works offline.
+Every failure becomes one `UserError` line that names the repo and the cause.
+
+huggingface_hub is imported inside the functions: importing this module stays cheap, and the
+HF_* variables (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME, HF_TOKEN) keep their usual meaning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, load_checkpoint
+from .errors import UserError
+
+SCHEME = "hf://"
+SAMPLES_NAME = "samples.png"
+LICENSE = "mit"
+# USER/REPO as the Hub accepts it: letters, digits, '-', '_', '.'; no '--' or '..'; <= 96 each.
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+_REPO_ID = re.compile(rf"{_NAME}/{_NAME}")
+_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_DATASET_REPOS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist"}
+_VARIANT_TITLES = {
+    "acgan": "class-conditional WGAN-GP (ACGAN critic head)",
+    "wgan-gp": "WGAN-GP (gradient penalty, Gulrajani et al. 2017)",
+    "wgan": "WGAN (weight clipping, Arjovsky et al. 2017)",
+    "gan": "non-saturating GAN (DCGAN recipe, baseline)",
+}
+NO_TOKEN = ("pushing to the Hub needs a token with write access: set HF_TOKEN or run `hf auth login`, "
+            "then try again")
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def check_repo_id(repo_id: str, what: str = "repo id") -> str:
+    """`USER/REPO` or a UserError that says what a Hub repo id looks like."""
+    rid = str(repo_id or "").strip()
+    if not _REPO_ID.fullmatch(rid) or "--" in rid or ".." in rid or rid.endswith(".git"):
+        raise UserError(f"{what} {repo_id!r} is not a Hub repo id: use USER/REPO (letters, digits, '-', '_', "
+                        "'.'; at most 96 characters each)")
+    return rid
+
+
+def is_hub_ref(ref) -> bool:
+    return isinstance(ref, str) and ref.strip().startswith(SCHEME)
+
+
+def parse_hub_ref(ref: str) -> tuple[str, Optional[str]]:
+    """`hf://USER/REPO[@REVISION]` -> (repo_id, revision or None)."""
+    text = str(ref or "").strip()
+    if not text.startswith(SCHEME):
+        raise UserError(f"{ref!r} is not a Hub reference: write hf://USER/REPO or hf://USER/REPO@REVISION")
+    repo_id, at, revision = text[len(SCHEME):].partition("@")
+    check_repo_id(repo_id.rstrip("/"), what=f"{text}:")
+    if at and not _REVISION.fullmatch(revision):
+        raise UserError(f"{text}: revision {revision!r} is not a branch, tag or commit name "
+                        "(write hf://USER/REPO@main, @v1 or @<commit>)")
+    return repo_id.rstrip("/"), revision or None
+
+
+def _label(repo_id: str, revision: Optional[str]) -> str:
+    return f"{SCHEME}{repo_id}" + (f"@{revision}" if revision else "")
+
+
+# --- pull -------------------------------------------------------------------------------------
+
+
+def resolve_hub_checkpoint(ref: str, cache_dir=None, endpoint: Optional[str] = None,
+                           token: Optional[str] = None) -> Path:
+    """Download (or find in the cache) a Hub checkpoint; return its local folder, validated.
+
+    The repo-info call comes first: it answers "no such repo / revision / file" and "no network"
+    with one quick request (hf_hub_download would retry a dead connection for ~20 s), and pins
+    the commit so both files come from the same one. A pinned commit already in the cache, or
+    any cached revision when the Hub cannot be reached, needs no network at all.
+    """
+    repo_id, revision = parse_hub_ref(ref)
+    name = _label(repo_id, revision)
+    folder = _pull(repo_id, revision, name, cache_dir, endpoint, token)
+    try:
+        load_checkpoint(folder)  # strict: config validated, every tensor present with its shape
+    except UserError as e:
+        raise UserError(f"{name}: {e}") from None
+    return folder
+
+
+def _pull(repo_id: str, revision: Optional[str], name: str, cache_dir, endpoint, token) -> Path:
+    from huggingface_hub import HfApi, constants
+
+    if revision and _COMMIT.fullmatch(revision):
+        cached = _from_cache(repo_id, revision, cache_dir)
+        if cached is not None:
+            return cached
+    try:
+        info = HfApi(endpoint=endpoint, token=token).model_info(
+            repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except Exception as e:
+        if _is_connection_problem(e):
+            cached = _from_cache(repo_id, revision, cache_dir)
+            if cached is not None:
+                return cached
+        raise _pull_error(name, revision, e, endpoint) from None
+    if info.siblings is not None:
+        present = {s.rfilename for s in info.siblings}
+        for f in (CONFIG_NAME, WEIGHTS_NAME):
+            if f not in present:
+                raise UserError(f"{name}: the repo has no {f} at revision {revision or 'main'} ({info.sha}); "
+                                f"it is not a wgan_app checkpoint (a checkpoint needs {CONFIG_NAME} and "
+                                f"{WEIGHTS_NAME} at its root)")
+    try:
+        return _download(repo_id, revision or "main", info.sha, cache_dir, endpoint, token)
+    except Exception as e:
+        raise _pull_error(name, revision, e, endpoint) from None
+
+
+def _download(repo_id: str, revision: str, commit: Optional[str], cache_dir, endpoint, token) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    kw = dict(repo_id=repo_id, cache_dir=cache_dir, endpoint=endpoint, token=token)
+    # config.json by the revision's name, so the cache records refs/<revision> for offline use;
+    # the weights by the commit that config.json came from, so the pair always matches.
+    config = Path(hf_hub_download(filename=CONFIG_NAME, revision=revision, **kw))
+    pinned = commit if commit and config.parent.name != commit else config.parent.name
+    weights = Path(hf_hub_download(filename=WEIGHTS_NAME, revision=pinned, **kw))
+    if weights.parent != config.parent:
+        raise UserError(f"{SCHEME}{repo_id}: the repo changed while downloading; try again")
+    return config.parent
+
+
+def _from_cache(repo_id: str, revision: Optional[str], cache_dir) -> Optional[Path]:
+    """The cached snapshot folder of `revision` holding both files, or None."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        paths = [Path(hf_hub_download(repo_id, f, revision=revision, cache_dir=cache_dir, local_files_only=True))
+                 for f in (CONFIG_NAME, WEIGHTS_NAME)]
+    except Exception:  # not cached (LocalEntryNotFoundError) or a damaged cache entry
+        return None
+    return paths[0].parent if paths[0].parent == paths[1].parent else None
+
+
+def _is_connection_problem(e: BaseException) -> bool:
+    """Offline mode, or no answer from the server (refused, timed out, dropped mid-way)."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OfflineModeIsEnabled):
+            return True
+        if isinstance(e, HfHubHTTPError):
+            return False
+        if type(e).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore") and "Status" not in type(e).__name__:
+            return True
+        if isinstance(e, (ConnectionError, TimeoutError, LocalEntryNotFoundError)):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _cause(e: BaseException) -> str:
+    """The innermost exception's first line: 'Server disconnected...', '[Errno 111] ...'."""
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    text = (str(e).strip().splitlines() or [""])[0][:160]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _pull_error(name: str, revision: Optional[str], e: Exception, endpoint: Optional[str]) -> UserError:
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    if isinstance(e, UserError):
+        return e
+    hub = endpoint or constants.ENDPOINT
+    if isinstance(e, GatedRepoError):
+        return UserError(f"{name}: the repo is gated; accept its terms on the Hub and set HF_TOKEN")
+    if isinstance(e, RepositoryNotFoundError):
+        return UserError(f"{name}: no such model repo on {hub} (check the name; a private repo needs HF_TOKEN)")
+    if isinstance(e, RevisionNotFoundError):
+        return UserError(f"{name}: the repo has no revision {revision!r}; use a branch, tag or commit it has")
+    if isinstance(e, EntryNotFoundError) and not _is_connection_problem(e):
+        return UserError(f"{name}: a file is missing from the repo ({_cause(e)}); it is not a wgan_app checkpoint")
+    if isinstance(e, OfflineModeIsEnabled) or constants.is_offline_mode():
+        return UserError(f"{name}: not in the local cache and HF_HUB_OFFLINE=1 forbids downloading; "
+                         "pull it once online or unset HF_HUB_OFFLINE")
+    if _is_connection_problem(e):
+        return UserError(f"{name}: cannot download from {hub} ({_cause(e)}) and it is not in the local cache; "
+                         "check the network or HF_ENDPOINT")
+    if isinstance(e, HfHubHTTPError) and e.response is not None:
+        return UserError(f"{name}: the Hub answered HTTP {e.response.status_code} ({_cause(e)})")
+    if isinstance(e, OSError):
+        return UserError(f"{name}: cannot store the download ({_cause(e)}); check HF_HOME / the cache folder")
+    raise e  # anything else is a bug: keep its traceback
+
+
+# --- push -------------------------------------------------------------------------------------
+
+
+def configured_token() -> Optional[str]:
+    """HF_TOKEN or the `hf auth login` token, if any: the UI offers a push only when one exists."""
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def push_checkpoint(ckpt_dir, repo_id: str, token: Optional[str] = None, private: bool = False,
+                    endpoint: Optional[str] = None) -> str:
+    """Upload config.json, model.safetensors, samples.png and a model card; return the repo URL.
+
+    The resume state (training_state.pt: critic, optimizers, pickled RNG state) stays local: the
+    Hub copy is for sampling, and nobody should have to unpickle a file from the internet.
+    """
+    from huggingface_hub import HfApi
+
+    repo_id = check_repo_id(repo_id)
+    ckpt = ckpt_dir if isinstance(ckpt_dir, Checkpoint) else load_checkpoint(ckpt_dir)
+    token = token or configured_token()
+    if not token:
+        raise UserError(NO_TOKEN)
+    api = HfApi(endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory(prefix="wgan_app-push-") as tmp:
+        stage = Path(tmp)
+        for f in (CONFIG_NAME, WEIGHTS_NAME):
+            shutil.copyfile(ckpt.path / f, stage / f)
+        if (ckpt.path / SAMPLES_NAME).is_file():
+            shutil.copyfile(ckpt.path / SAMPLES_NAME, stage / SAMPLES_NAME)
+        else:
+            (stage / SAMPLES_NAME).write_bytes(_samples_png(ckpt))
+        (stage / "README.md").write_text(model_card(ckpt, repo_id=repo_id))
+        try:
+            url = api.create_repo(repo_id, private=private, exist_ok=True)
+            api.upload_folder(repo_id=repo_id, folder_path=stage,
+                              commit_message=f"wgan_app {ckpt.model.variant} checkpoint, step {ckpt.step}")
+        except Exception as e:
+            raise _push_error(repo_id, e, endpoint) from None
+    return str(url)
+
+
+def _samples_png(ckpt: Checkpoint) -> bytes:
+    from .images import grid, png_bytes
+    from .sampler import Sampler
+
+    sampler = Sampler(ckpt)
+    labels = [i % ckpt.model.n_classes for i in range(100)] if sampler.conditional else None
+    return png_bytes(grid(sampler.sample(labels, seed=0, n=100), nrow=10))
+
+
+def _push_error(repo_id: str, e: Exception, endpoint: Optional[str]) -> UserError:
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    hub = endpoint or constants.ENDPOINT
+    where = f"push to {repo_id}"
+    if isinstance(e, HfHubHTTPError) and e.response is not None:
+        status = e.response.status_code
+        if status in (401, 403):
+            return UserError(f"{where}: the Hub refused the token (HTTP {status}); use a token with write access "
+                             "to that namespace (HF_TOKEN or `hf auth login`)")
+        return UserError(f"{where}: the Hub answered HTTP {status} ({_cause(e)})")
+    if _is_connection_problem(e):
+        if constants.is_offline_mode():
+            return UserError(f"{where}: HF_HUB_OFFLINE=1 forbids uploading; unset it")
+        return UserError(f"{where}: cannot reach {hub} ({_cause(e)}); check the network or HF_ENDPOINT")
+    if isinstance(e, (ValueError, OSError)):
+        return UserError(f"{where} failed: {_cause(e)}")
+    raise e
+
+
+def run_push_cli(args: argparse.Namespace) -> int:
+    """`app.py --push-to-hub USER/REPO --checkpoint RUN_DIR`: everything is checked before the network."""
+    repo_id = check_repo_id(args.push_to_hub, what="--push-to-hub")
+    if not args.checkpoint:
+        raise UserError("--push-to-hub needs --checkpoint: the run directory or checkpoint folder to upload")
+    if is_hub_ref(args.checkpoint):
+        raise UserError("--push-to-hub uploads a local checkpoint: give --checkpoint a run directory or folder")
+    ckpt = load_checkpoint(args.checkpoint)
+    token = configured_token()
+    if not token:
+        raise UserError(NO_TOKEN)
+    url = push_checkpoint(ckpt, repo_id, token=token, private=bool(getattr(args, "private", False)))
+    print(f"pushed {ckpt.path} (step {ckpt.step}) to {url}", file=sys.stderr)
+    print(url)
+    return 0
+
+
+# --- model card -------------------------------------------------------------------------------
+
+
+def model_card(ckpt: Checkpoint, repo_id: str = "USER/REPO") -> str:
+    """README.md for the Hub: metadata, what was trained on what, metrics, and how to load it."""
+    m = ckpt.model
+    train = ckpt.meta.get("train_config") or {}
+    metrics = _card_metrics(ckpt)
+    tags = ["wgan_app", "gan", "wgan", "image-generation", "pytorch", m.dataset.replace("-", "_"),
+            "model_hub_mixin", "pytorch_model_hub_mixin"]
+    meta = {"license": LICENSE, "tags": tags, "datasets": [_DATASET_REPOS[m.dataset]]}
+    if not m.conditional:
+        meta["pipeline_tag"] = "unconditional-image-generation"
+    kind = f"conditional on the digit class (0-{m.n_classes - 1})" if m.conditional else "unconditional"
+    lines = ["---", *_yaml(meta), "---", "",
+             f"# {repo_id.split('/')[-1]}", "",
+             f"A {_VARIANT_TITLES.get(m.variant, m.variant)} generator of 28x28 {m.dataset} images, "
+             f"{kind}, trained with wgan_app for {ckpt.step} generator steps"
+             + (" (weights: exponential moving average of the generator)." if ckpt.meta.get("ema") else "."), "",
+             f"![samples from fixed noise, one class per column]({SAMPLES_NAME})", "",
+             "## Model", "", "| field | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in m.to_dict().items()]
+    if train:
+        keys = ("variant", "dataset", "constraint", "iters", "batch_size", "optimizer", "lr", "beta1", "beta2",
+                "n_critic", "lambda_gp", "clip_value", "class_weight_d", "class_weight_g", "ema", "seed")
+        lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
+        lines += [f"| {k} | {train[k]} |" for k in keys if k in train and train[k] is not None]
+    if metrics:
+        lines += ["", f"## Metrics at step {ckpt.step}", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()]
+    lines += ["", "## Use it in wgan_app", "", "```bash",
+              f"python app.py --sample --checkpoint hf://{repo_id} --out samples.png",
+              f"WGAN_APP_MODEL=hf://{repo_id} python app.py   # the web UI, with this model as default",
+              "```", "",
+              f"In the web UI, type `hf://{repo_id}` (or `hf://{repo_id}@<commit>` to pin a revision) "
+              "into the model picker.", "",
+              "## Load it in plain PyTorch", "",
+              "The generator is a small DCGAN-style network; its definition is included so nothing else is needed "
+              "beyond `torch`, `safetensors` and `huggingface_hub`.", "",
+              "```python", _plain_pytorch_snippet(repo_id), "```", "",
+              "## Files", "",
+              f"- `{CONFIG_NAME}`: the generator's constructor arguments plus wgan_app metadata (step, EMA, "
+              "training recipe)",
+              f"- `{WEIGHTS_NAME}`: generator weights (safetensors)",
+              f"- `{SAMPLES_NAME}`: a grid of samples from fixed noise", ""]
+    return "\n".join(lines)
+
+
+def _plain_pytorch_snippet(repo_id: str) -> str:
+    from .models import Generator
+
+    source = inspect.getsource(Generator).rstrip()
+    return "\n".join([
+        "from __future__ import annotations",
+        "",
+        "import json",
+        "from types import SimpleNamespace",
+        "",
+        "import torch",
+        "import torch.nn as nn",
+        "from huggingface_hub import hf_hub_download",
+        "from safetensors.torch import load_file",
+        "",
+        f'REPO = "{repo_id}"',
+        'with open(hf_hub_download(REPO, "config.json")) as f:',
+        "    cfg = SimpleNamespace(**json.load(f))",
+        "",
+        "",
+        source,
+        "",
+        "",
+        "G = Generator(cfg).eval()",
+        'G.load_state_dict(load_file(hf_hub_download(REPO, "model.safetensors")), strict=True)',
+        "with torch.no_grad():",
+        "    z = torch.randn(10, cfg.z_dim)",
+        "    y = torch.arange(10) % cfg.n_classes if cfg.n_classes else None  # the digit of each image",
+        "    x = G(z, y)  # (10, 1, 28, 28) in [-1, 1]",
+        "images = ((x.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # (10, 28, 28)",
+    ])
+
+
+def _card_metrics(ckpt: Checkpoint) -> dict:
+    """The checkpoint's own metrics, else the run's last metrics.jsonl records up to its step."""
+    found: dict = {}
+    run_dir = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else None
+    log = run_dir / "metrics.jsonl" if run_dir else None
+    if log is not None and log.is_file():
+        for line in log.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line of a killed run
+            if isinstance(rec, dict) and rec.get("step", 0) <= ckpt.step:
+                found.update({k: v for k, v in rec.items()
+                              if k not in ("step", "time", "steps_per_s") and isinstance(v, (int, float))})
+    own = ckpt.meta.get("metrics")
+    if isinstance(own, dict):
+        found.update({k: v for k, v in own.items() if isinstance(v, (int, float))})
+    return found
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _yaml(meta: dict) -> list[str]:
+    """Model-card metadata as YAML; values are plain identifiers, so JSON scalars are valid YAML."""
+    out = []
+    for k, v in meta.items():
+        if isinstance(v, list):
+            out += [f"{k}:"] + [f"- {json.dumps(x)}" for x in v]
+        else:
+            out.append(f"{k}: {json.dumps(v)}")
+    return out
