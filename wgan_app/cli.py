@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label", default="all", help="0-9, or 'all' to cycle 0..9 (ignored by unconditional models)")
     s.add_argument("--num", type=int, default=None, help="number of images (default 100 for --sample)")
     s.add_argument("--out", help="output file: .png (a grid, 10 per row) or .npz (images, labels)")
+    s.add_argument("--private", action="store_true", help="--push-to-hub: create the Hub repo as private")
 
     u = p.add_argument_group("web UI (default mode)")
     u.add_argument("--host", default=None, help="bind address (default $GRADIO_SERVER_NAME or 127.0.0.1)")
