@@ -8,6 +8,7 @@ a training step here.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 import torch
@@ -52,10 +53,14 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
     except RuntimeError:
         if not download:
             raise UserError(_missing(name, data_dir)) from None
+        # Remember what did not exist, so a failed download leaves nothing behind.
+        created = data_dir if not os.path.exists(data_dir) else os.path.join(data_dir, _TV_NAMES[name])
+        created = None if os.path.exists(created) else created
         try:
-            os.makedirs(data_dir, exist_ok=True)
             ds = cls(data_dir, train=train, download=True)
         except Exception as e:  # offline: URLError, socket errors, checksum failures...
+            if created:
+                shutil.rmtree(created, ignore_errors=True)
             raise UserError(f"{_missing(name, data_dir)} (download failed: {_short(e)})") from None
     x = ds.data
     y = ds.targets

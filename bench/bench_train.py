@@ -1,0 +1,63 @@
+"""Training and sampling throughput of each variant on this machine.
+
+    python bench/bench_train.py [--data-dir ../shared/data] [--steps 40] [--batch-size 64]
+
+For each variant: generator steps/s and critic steps/s in steady state (the WGAN warm-up schedule
+is turned off so every step costs the same; the first log window is discarded as warm-up), and
+images/s for sampling a 100-image grid with the Sampler. Prints one JSON line per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from wgan_app.config import TrainConfig  # noqa: E402
+from wgan_app.sampler import Sampler  # noqa: E402
+from wgan_app.train import DoneEvent, StepEvent, train  # noqa: E402
+
+
+def bench_variant(variant: str, args, tmp: Path) -> dict:
+    cfg = TrainConfig(variant=variant, data_dir=args.data_dir, iters=args.steps, batch_size=args.batch_size,
+                      run_dir=str(tmp / variant), log_every=args.steps // 4, sample_every=0, save_every=0,
+                      **({"critic_warmup": False} if variant == "wgan" else {}))
+    windows, ckpt = [], None
+    for ev in train(cfg):
+        if isinstance(ev, StepEvent):
+            windows.append(ev.steps_per_s)
+        elif isinstance(ev, DoneEvent):
+            ckpt = ev.checkpoint
+    g_rate = sum(windows[1:]) / len(windows[1:])  # drop the first window (allocator, threads warm-up)
+    sampler = Sampler.load(ckpt)
+    sampler.sample(None, seed=0, n=100)  # warm-up
+    reps, t0 = 5, time.perf_counter()
+    for r in range(reps):
+        sampler.sample(None, seed=r, n=100)
+    img_rate = 100 * reps / (time.perf_counter() - t0)
+    return {"variant": variant, "batch_size": cfg.batch_size, "n_critic": cfg.n_critic,
+            "generator_steps_per_s": round(g_rate, 3), "critic_steps_per_s": round(g_rate * cfg.n_critic, 2),
+            "sample_images_per_s": round(img_rate, 1), "threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--variants", default="acgan,wgan-gp,wgan,gan")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for v in args.variants.split(","):
+            print(json.dumps(bench_variant(v, args, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

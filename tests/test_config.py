@@ -1,0 +1,56 @@
+"""Config defaults come from the papers; bad values raise one clear UserError."""
+
+import pytest
+
+from wgan_app.config import ModelConfig, TrainConfig
+from wgan_app.errors import UserError
+
+
+def test_variant_defaults_follow_the_papers():
+    gp = TrainConfig(variant="wgan-gp")
+    assert (gp.constraint, gp.optimizer, gp.lr, gp.beta1, gp.beta2, gp.n_critic, gp.lambda_gp) == \
+        ("gp", "adam", 1e-4, 0.5, 0.9, 5, 10.0)
+    assert gp.d_norm == "none" and not gp.critic_warmup
+    w = TrainConfig(variant="wgan")
+    assert (w.constraint, w.optimizer, w.lr, w.n_critic, w.clip_value, w.critic_warmup) == \
+        ("clip", "rmsprop", 5e-5, 5, 0.01, True)
+    a = TrainConfig()
+    assert a.variant == "acgan" and a.constraint == "gp" and a.model.n_classes == 10
+    ac = TrainConfig(variant="acgan", constraint="clip")
+    assert ac.optimizer == "rmsprop" and ac.lr == 5e-5
+    g = TrainConfig(variant="gan")
+    assert g.constraint == "none" and g.n_critic == 1
+
+
+def test_explicit_values_override_defaults():
+    cfg = TrainConfig(variant="wgan-gp", lr=3e-4, n_critic=2)
+    assert cfg.lr == 3e-4 and cfg.n_critic == 2 and cfg.beta2 == 0.9
+
+
+@pytest.mark.parametrize("kw, needle", [
+    (dict(variant="dcgan"), "--variant"),
+    (dict(dataset="cifar"), "--dataset"),
+    (dict(iters=0), "--iters"),
+    (dict(batch_size=-1), "--batch-size"),
+    (dict(lr=0.0), "--lr"),
+    (dict(lr=float("nan")), "--lr"),
+    (dict(n_critic=0), "--n-critic"),
+    (dict(variant="wgan-gp", constraint="clip"), "--constraint"),
+    (dict(variant="wgan-gp", d_norm="batch"), "--d-norm"),
+    (dict(ema=1.0), "--ema"),
+    (dict(max_minutes=0), "--max-minutes"),
+    (dict(seed=-3), "--seed"),
+])
+def test_bad_values_name_the_flag(kw, needle):
+    with pytest.raises(UserError, match=needle) as e:
+        TrainConfig(**kw)
+    assert "\n" not in str(e.value)
+
+
+def test_round_trip_and_unknown_keys():
+    cfg = TrainConfig(variant="wgan", iters=7)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(UserError, match="unknown keys"):
+        TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    with pytest.raises(UserError, match="only 'acgan' is"):
+        ModelConfig(variant="wgan", n_classes=10)
