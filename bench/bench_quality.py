@@ -1,0 +1,131 @@
+"""Time-to-quality: training wall time until a fresh run first reaches a quality target.
+
+    python bench/bench_quality.py --data-dir ../shared/data                # both targets
+    python bench/bench_quality.py --variant acgan --max-minutes 30 --eval-every 100
+
+Targets (issue 4): `acgan` until class accuracy >= 95 %; `wgan-gp` until MNIST-FID <= 3x the
+real-vs-real floor at the same sample count. The recipe is the shipped one: the `train_config`
+in checkpoints/<variant>-mnist/config.json when that folder exists (or `--recipe PATH`), else
+TrainConfig's defaults for the variant. The run is evaluated every `--eval-every` steps from
+its checkpoint; evaluation happens while the training generator is paused, so only time spent
+inside the training loop counts (start-up, data loading and checkpoint writes included).
+Prints one JSON line per evaluation and a JSON summary per variant on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wgan_app.checkpoint import read_checkpoint_config  # noqa: E402
+from wgan_app.config import TrainConfig  # noqa: E402
+from wgan_app.errors import UserError  # noqa: E402
+from wgan_app.metrics import evaluate_checkpoint  # noqa: E402
+from wgan_app.train import CheckpointEvent, DoneEvent, train  # noqa: E402
+
+TARGETS = {
+    "acgan": ("class_accuracy >= 0.95", lambda m: m.get("class_accuracy", 0.0) >= 0.95),
+    "wgan-gp": ("fid <= 3 * fid_floor", lambda m: m["fid"] <= 3 * m["fid_floor"]),
+}
+# Settings that describe where and how long a run goes, not how it learns: the bench sets them.
+_NOT_RECIPE = {"data_dir", "run_dir", "iters", "max_minutes", "save_every", "keep_checkpoints", "eval_every",
+               "sample_every", "tensorboard", "device", "log_every"}
+
+
+def shipped_recipe(variant: str, recipe: str | None) -> tuple[dict, str]:
+    """The learning settings of the shipped checkpoint, or {} (variant defaults) when none ships."""
+    if recipe:
+        path = Path(recipe)
+        if not (path / "config.json").is_file():
+            raise UserError(f"--recipe {recipe}: no config.json there")
+    else:
+        shipped = [ROOT / "checkpoints" / n for n in (f"{variant}-mnist", variant)]
+        path = next((p for p in shipped if (p / "config.json").is_file()), None)
+        if path is None:
+            return {}, f"TrainConfig defaults for {variant} (no checkpoints/{variant}-mnist shipped)"
+    _, meta = read_checkpoint_config(path)
+    tc = meta.get("train_config") or {}
+    if tc.get("variant", variant) != variant:
+        raise UserError(f"--recipe {path} trains {tc.get('variant')}, not {variant}")
+    return {k: v for k, v in tc.items() if k not in _NOT_RECIPE}, str(path)
+
+
+def time_to_quality(variant: str, args: argparse.Namespace) -> dict:
+    recipe, source = shipped_recipe(variant, args.recipe)
+    name, reached = TARGETS[variant]
+    work = Path(tempfile.mkdtemp(prefix=f"bench-quality-{variant}-"))
+    cfg = TrainConfig(**{**recipe, "variant": variant, "data_dir": args.data_dir, "run_dir": str(work / "run"),
+                         "iters": 10**7, "save_every": args.eval_every, "keep_checkpoints": 1,
+                         "sample_every": 0, "log_every": args.eval_every, "device": "cpu"})
+    budget = args.max_minutes * 60
+    clock = {"trained": 0.0, "since": 0.0}  # seconds inside the training generator; current entry
+
+    def over_budget() -> bool:  # called from inside the generator, so count the current stretch too
+        return clock["trained"] + time.perf_counter() - clock["since"] >= budget
+
+    result = {"variant": variant, "target": name, "recipe": source, "reached": False}
+    events = train(cfg, should_stop=over_budget)
+    try:
+        while True:
+            clock["since"] = time.perf_counter()
+            ev = next(events)
+            clock["trained"] += time.perf_counter() - clock["since"]
+            trained = clock["trained"]
+            if isinstance(ev, CheckpointEvent):
+                t1 = time.perf_counter()
+                m = evaluate_checkpoint(ev.path, num=args.eval_num, seed=args.seed)
+                row = {"variant": variant, "step": ev.step, "train_seconds": round(trained, 1), **m,
+                       "eval_seconds": round(time.perf_counter() - t1, 2)}
+                print(json.dumps(row), flush=True)
+                if reached(m):
+                    result.update(reached=True, step=ev.step, train_seconds=round(trained, 1), metrics=m)
+                    break
+            elif isinstance(ev, DoneEvent):
+                result.update(step=ev.step, train_seconds=round(trained, 1), stopped=ev.reason)
+                break
+    finally:
+        events.close()
+        if not args.keep_runs:
+            shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--variant", choices=[*TARGETS, "both"], default="both")
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--recipe", help="checkpoint folder whose train_config is the recipe "
+                   "(default checkpoints/<variant>-mnist)")
+    p.add_argument("--eval-every", type=int, default=100, help="generator steps between evaluations")
+    p.add_argument("--eval-num", type=int, default=1000, help="samples per evaluation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation latents")
+    p.add_argument("--max-minutes", type=float, default=60.0, help="training-time cap per variant")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--keep-runs", action="store_true", help="keep the temporary run directories")
+    args = p.parse_args(argv)
+    if args.eval_every < 1 or args.max_minutes <= 0:
+        p.error("--eval-every must be >= 1 and --max-minutes > 0")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    variants = list(TARGETS) if args.variant == "both" else [args.variant]
+    try:
+        for v in variants:
+            summary = time_to_quality(v, args)
+            print(json.dumps({"summary": True, **summary, "threads": args.threads}), flush=True)
+    except UserError as e:
+        print(f"bench_quality.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

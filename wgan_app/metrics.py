@@ -1,0 +1,173 @@
+"""Sample-quality metrics from the project's MNIST classifier (checkpoints/mnist-classifier).
+
+- `class_accuracy` (conditional models): the share of samples drawn for class k that the
+  classifier reads as k.
+- `fid` ("MNIST-FID"): the Fréchet distance between Gaussians fitted to the classifier's 128-d
+  features of the samples and of MNIST's test split. `fid_floor` is what real MNIST training
+  images score with the same number of samples: FID is biased upward by roughly 1/N, so a
+  generator is only comparable with the floor at its own N.
+- `class_entropy`: the entropy (nats) of the histogram of predicted classes; log 10 ≈ 2.303 when
+  every digit appears equally often, lower when the generator drops modes.
+
+The test statistics ship with the classifier, so none of this needs MNIST on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .classifier import MnistClassifier, embed, feature_stats, load_classifier_dir
+from .config import ModelConfig
+from .errors import UserError
+
+CLASSIFIER_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-classifier"
+MAX_NUM = 100000  # TrainConfig.eval_num's bound
+_lock = threading.Lock()
+_cache: dict[str, tuple[MnistClassifier, dict[str, np.ndarray], dict]] = {}
+
+
+def load_classifier(path: str | Path | None = None) -> tuple[MnistClassifier, dict[str, np.ndarray]]:
+    """(model in eval mode, test stats {mu, sigma, floor_n, floor_fid}); loaded once per process."""
+    key = str(Path(path or CLASSIFIER_DIR).resolve())
+    with _lock:
+        if key not in _cache:
+            _cache[key] = load_classifier_dir(key)
+        model, stats, _ = _cache[key]
+    return model, stats
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) (Dowson & Landau 1982; Heusel et al. 2017).
+
+    pytorch-fid's numerics: scipy's sqrtm, with an eps*I offset when the product is singular.
+    When few samples make a covariance rank-deficient, sqrtm can leave a large imaginary part;
+    then Tr((S1 S2)^(1/2)) comes from the eigenvalues of S1 S2 instead (real and >= 0 in exact
+    arithmetic, as S1 S2 is similar to S1^(1/2) S2 S1^(1/2)), as torchmetrics computes it.
+    """
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"shape mismatch: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}")
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.isfinite(covmean).all() and np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+        tr_covmean = float(np.trace(covmean).real)
+    else:
+        eig = np.linalg.eigvals(sigma1 @ sigma2).real
+        tr_covmean = float(np.sqrt(np.clip(eig, 0, None)).sum())
+    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean
+    return float(max(value, 0.0))  # round-off can push a zero distance slightly negative
+
+
+def floor_at(stats: dict[str, np.ndarray], num: int) -> float:
+    """The real-vs-real floor at `num` samples: linear in 1/N between the shipped sizes."""
+    inv_n = 1.0 / np.asarray(stats["floor_n"], np.float64)
+    fid = np.asarray(stats["floor_fid"], np.float64)
+    order = np.argsort(inv_n)
+    return float(np.interp(1.0 / num, inv_n[order], fid[order]))
+
+
+def _check_num(num) -> int:
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or not 10 <= num <= MAX_NUM:
+        raise UserError(f"number of samples (--num, --eval-num) must be a whole number between 10 and "
+                        f"{MAX_NUM}, got {num!r}")
+    return int(num)
+
+
+def image_metrics(x: torch.Tensor, labels: Optional[torch.Tensor] = None,
+                  classifier: Optional[str | Path] = None) -> dict:
+    """Metrics of images x (N, 1, 28, 28) in [-1, 1]; `labels` (N,) the classes they were drawn for."""
+    model, stats = load_classifier(classifier)
+    feats, logits = embed(model, x)
+    pred = logits.argmax(1)
+    mu, sigma = feature_stats(feats)
+    counts = torch.bincount(pred, minlength=model.cfg.n_classes).double()
+    p = counts / counts.sum()
+    out = {
+        "fid": round(frechet_distance(mu, sigma, stats["mu"], stats["sigma"]), 4),
+        "fid_floor": round(floor_at(stats, x.shape[0]), 4),
+        "class_entropy": round(float((p[p > 0] * (1 / p[p > 0]).log()).sum()), 4),  # sum p log(1/p) >= +0
+    }
+    if labels is not None:
+        out["class_accuracy"] = round((pred == labels.cpu()).double().mean().item(), 4)
+    return out
+
+
+@torch.inference_mode()
+def evaluate_generator(G: torch.nn.Module, model_cfg: ModelConfig, num: int = 1000, seed: int = 0,
+                       data_dir: Optional[str] = None) -> dict:
+    """Quality metrics of generator G (in eval mode) from `num` samples with fixed latents.
+
+    Conditional models get labels cycling 0..9, so every class is equally represented. Samples
+    are rounded to uint8 first: the metrics judge the images the app shows. The classifier is
+    an MNIST one, so for Fashion-MNIST only `num` comes back (a number against MNIST would be
+    wrong, not just poor). `data_dir` is unused: the reference statistics ship with the
+    classifier (accepted so the training loop can pass its run's settings through).
+    """
+    from .data import to_unit_range
+    from .images import to_uint8
+    from .sampler import latents
+
+    num = _check_num(num)
+    if model_cfg.dataset != "mnist":
+        return {"num": num}
+    device = next(G.parameters()).device
+    z = latents(seed, num, model_cfg.z_dim)
+    y = torch.arange(num) % model_cfg.n_classes if model_cfg.conditional else None
+    images = []
+    for i in range(0, num, 1000):  # bounded memory for large num
+        yb = None if y is None else y[i:i + 1000].to(device)
+        images.append(torch.from_numpy(to_uint8(G(z[i:i + 1000].to(device), yb))))
+    x = to_unit_range(torch.cat(images)).unsqueeze(1)  # (num, 1, 28, 28)
+    return {**image_metrics(x, y), "num": num}
+
+
+def evaluate_checkpoint(path: str | Path, num: int = 1000, seed: int = 0) -> dict:
+    """Metrics of a checkpoint folder or run directory (its latest checkpoint)."""
+    from .checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    G = ckpt.build_generator("cpu")
+    return evaluate_generator(G, ckpt.model, num=num, seed=seed)
+
+
+def run_eval_cli(args) -> int:
+    """`python app.py --eval --checkpoint PATH [--num N] [--seed S]`: one JSON object on stdout."""
+    from .checkpoint import load_checkpoint
+
+    ref = getattr(args, "checkpoint", None)
+    if not ref:
+        raise UserError("--checkpoint is required: a checkpoint folder, a run directory or hf://USER/REPO")
+    num = _check_num(1000 if args.num is None else args.num)
+    seed = 0 if getattr(args, "seed", None) is None else args.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"--seed must be a whole number >= 0, got {seed!r}")
+    if str(ref).startswith("hf://"):
+        from .hub import resolve_hub_checkpoint
+
+        ref = resolve_hub_checkpoint(ref)
+    ckpt = load_checkpoint(ref)
+    t0 = time.time()
+    values = evaluate_generator(ckpt.build_generator("cpu"), ckpt.model, num=num, seed=seed)
+    result = {"checkpoint": str(ckpt.path), "variant": ckpt.model.variant, "dataset": ckpt.model.dataset,
+              "step": ckpt.step, "seed": seed, **values, "seconds": round(time.time() - t0, 3)}
+    if ckpt.model.dataset != "mnist":
+        result["note"] = (f"no quality metrics for {ckpt.model.dataset}: they come from an MNIST classifier, "
+                          "and a score against MNIST would be meaningless")
+    elif not ckpt.model.conditional:
+        result["note"] = "class_accuracy needs a conditional model (acgan); class_entropy is log 10 = 2.3026 at best"
+    print(json.dumps(result))
+    return 0
