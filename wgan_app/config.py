@@ -47,7 +47,7 @@ class ModelConfig:
     z_dim: int = 64
     n_classes: int = 10  # 0 = unconditional (only acgan is conditional)
     g_width: int = 64  # generator channels at 14x14; 2x that at 7x7
-    d_width: int = 64  # critic channels at 14x14; 2x that at 7x7
+    d_width: int = 32  # critic channels at 14x14; 2x that at 7x7 (the critic runs 5x per G step)
     d_norm: str = "none"  # "batch" is only allowed without a gradient penalty
     image_size: int = 28
     channels: int = 1
@@ -105,7 +105,7 @@ class TrainConfig:
     ema: float = 0.999  # decay of the averaged generator used for sampling; 0 turns it off
     z_dim: int = 64
     g_width: int = 64
-    d_width: int = 64
+    d_width: int = 32
     d_norm: Optional[str] = None
     seed: int = 0
     device: str = "auto"
