@@ -1,0 +1,124 @@
+"""The web UI as a person uses it: a real Chromium (Debian's) driven by Playwright.
+
+Pick a digit and a seed, press Generate and check the picture is the right one; start a short
+training, watch the loss plot draw, press Stop. Screenshots land in the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import socket
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect, sync_playwright
+
+from wgan_app.registry import digits
+from wgan_app.sampler import Sampler
+
+# Chromium flags for a machine without outside network (see NOTES.md): no background traffic.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, acgan_ckpt, data_dir):
+    from wgan_app.ui import Settings, build_demo, launch_options
+
+    root = tmp_path_factory.mktemp("browser")
+    shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
+    demo = build_demo(Settings(checkpoints_dir=root / "checkpoints", runs_dir=root / "runs", data_dir=data_dir,
+                               max_train_iters=1000))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
+    yield url
+    demo.wgan_jobs.close()
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    chromium = shutil.which("chromium")
+    assert chromium, "the browser tests need Debian's chromium (apt-get install chromium)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+        pg.set_default_timeout(60_000)
+        pg.goto(app_url)
+        yield pg
+        browser.close()
+
+
+def _shown_image(page, selector: str) -> np.ndarray | None:
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    if not src:
+        return None
+    body = page.request.get(src).body()
+    return np.asarray(Image.open(io.BytesIO(body)).convert("L"))
+
+
+def test_generate_digit_seven(page, acgan_ckpt, tmp_path):
+    from wgan_app.ui import _view
+
+    expect(page.locator("#gen-image img")).to_be_visible()  # the page draws a first grid on load
+    page.locator("#digit").get_by_text("7", exact=True).click()
+    seed = page.locator("#seed input")
+    seed.fill("1234")
+    seed.press("Tab")
+    page.locator("#generate-btn").click()
+
+    want = np.asarray(_view(digits(Sampler.load(acgan_ckpt), 7, 1234, 20)))
+    deadline, shown = time.time() + 60, None
+    while time.time() < deadline:
+        shown = _shown_image(page, "#gen-image")
+        if shown is not None and shown.shape == want.shape and np.array_equal(shown, want):
+            break
+        time.sleep(0.5)
+    page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
+    assert shown is not None and np.array_equal(shown, want), "the page does not show digit 7 of seed 1234"
+    expect(page.locator("#gen-download")).to_be_visible()  # and offers the PNG
+
+
+def test_unknown_model_shows_an_error_and_keeps_serving(page):
+    picker = page.locator("#model-picker input")
+    picker.fill("hf://")
+    picker.press("Enter")
+    expect(page.locator(".toast-body").first).to_be_visible()
+    expect(page.locator("#model-picker input")).to_have_value(re.compile("acgan-mnist"))
+
+
+def test_train_plot_and_stop(page, tmp_path):
+    page.get_by_role("tab", name="Train").click()
+    for elem, value in (("#iters", "1000"), ("#batch", "8")):
+        box = page.locator(f"{elem} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.locator("#train-start").click()
+
+    status = page.locator("#status-line")
+    expect(status).to_contain_text("Running", timeout=120_000)
+    lines = page.locator("#loss-plot g.mark-line path")
+    expect(lines.first).to_be_visible(timeout=120_000)  # the live plot draws while training
+    expect(page.locator("#loss-plot")).to_contain_text("Wasserstein estimate")
+    expect(page.locator("#acc-plot")).to_be_visible()
+    expect(page.locator("#train-sample img")).to_be_visible(timeout=120_000)  # samples from fixed noise
+    assert lines.count() >= 4  # critic loss, Wasserstein estimate, gradient penalty, generator loss
+    expect(status).to_contain_text(re.compile(r"step \d+/1000 .* it/s · ETA"))
+    page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
+
+    expect(page.locator("#train-stop")).to_be_enabled()
+    page.locator("#train-stop").click()
+    expect(status).to_contain_text("Stopped", timeout=30_000)
+    expect(page.locator("#run-zip")).to_be_visible(timeout=10_000)  # the stopped run can be downloaded
+    expect(page.locator("#train-start")).to_be_enabled()
+    page.screenshot(path=str(tmp_path / "stopped.png"), full_page=True)
+
+    page.get_by_role("tab", name="Generate").click()  # and it is offered as a model
+    page.locator("#model-picker input").click()
+    expect(page.get_by_role("option", name=re.compile("your run: acgan on mnist"))).to_be_visible()

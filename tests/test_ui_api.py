@@ -1,0 +1,219 @@
+"""The web UI's API, driven the way a client program uses it: gradio_client against a live server.
+
+One server per module, launched in-process on a free port, serving the conftest's tiny
+checkpoints as its "shipped" models, plus a foreign folder and a damaged checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gradio_client import Client
+
+from wgan_app.sampler import Sampler
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, acgan_ckpt, wgan_gp_ckpt, data_dir):
+    from wgan_app.ui import Settings, build_demo, launch_options
+
+    root = tmp_path_factory.mktemp("ui")
+    ckpts = root / "checkpoints"
+    shutil.copytree(acgan_ckpt, ckpts / "acgan-mnist")
+    shutil.copytree(wgan_gp_ckpt, ckpts / "wgan-gp-tiny")
+    (ckpts / "foreign").mkdir()  # e.g. a classifier: not a generator, must be skipped when listing
+    (ckpts / "foreign" / "config.json").write_text('{"model_type": "bert"}')
+    (ckpts / "foreign" / "model.safetensors").write_bytes(b"\0" * 16)
+    shutil.copytree(acgan_ckpt, ckpts / "damaged")
+    weights = ckpts / "damaged" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated download
+
+    settings = Settings(checkpoints_dir=ckpts, runs_dir=root / "runs", data_dir=data_dir, max_train_iters=400)
+    demo = build_demo(settings)
+    assert not demo.wgan_registry._samplers, "building the app must not load models"
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=_free_port(), **launch_options())
+    client = Client(url, verbose=False)
+    yield client, demo, ckpts
+    demo.wgan_jobs.close()
+    client.close()
+    demo.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _png(path) -> np.ndarray:
+    im = Image.open(path)
+    assert im.format == "PNG"
+    return np.asarray(im.convert("L"))
+
+
+def generate(client, **kw) -> np.ndarray:
+    return _png(client.predict(**kw, api_name="/generate"))
+
+
+def test_generate_is_deterministic_and_matches_the_sampler(server, acgan_ckpt):
+    client, _, _ = server
+    a = generate(client, model="acgan-mnist", label=7, seed=123, num=1)
+    b = generate(client, model="acgan-mnist", label=7, seed=123, num=1)
+    assert a.shape == (28, 28)  # one digit, no grid padding
+    assert np.array_equal(a, b)
+    expected = Sampler.load(acgan_ckpt).sample(7, seed=123, n=1)[0]
+    assert np.array_equal(a, expected)
+    assert not np.array_equal(a, generate(client, model="acgan-mnist", label=7, seed=124, num=1))
+
+
+def test_grid_shape_and_the_default_model(server):
+    client, _, _ = server
+    grid = generate(client, label=3, seed=5, num=12)  # model left out: the shipped acgan-mnist
+    assert grid.shape == (2 + 2 * 30, 2 + 10 * 30)  # 2 rows of 10, 2-pixel padding
+    assert np.array_equal(grid, generate(client, model="acgan-mnist", label=3, seed=5, num=12))
+    # image i of a grid is the same digit whatever the grid size
+    one = generate(client, label=3, seed=5, num=1)
+    assert np.array_equal(grid[2:30, 2:30], one)
+
+
+def test_class_is_honoured(server, acgan_ckpt):
+    client, _, _ = server
+    sampler = Sampler.load(acgan_ckpt)
+    images = [generate(client, label=c, seed=9, num=1) for c in (0, 4, 8)]
+    for c, im in zip((0, 4, 8), images):
+        assert np.array_equal(im, sampler.sample(c, seed=9, n=1)[0])
+    assert not np.array_equal(images[0], images[1])
+
+
+def test_unconditional_model_takes_no_label(server):
+    client, _, _ = server
+    im = generate(client, model="wgan-gp-tiny", seed=1, num=3)
+    assert im.shape == (32, 92)
+    with pytest.raises(Exception, match="unconditional"):
+        generate(client, model="wgan-gp-tiny", label=3, seed=1, num=1)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(label=10, seed=1, num=1), "label must be a digit 0-9"),
+    (dict(label=2.5, seed=1, num=1), "label must be a digit 0-9"),
+    (dict(label=1, seed=-1, num=1), "seed must be between 0"),
+    (dict(label=1, seed=1.5, num=1), "seed must be a whole number"),
+    (dict(label=1, seed="abc", num=1), "seed must be a whole number"),
+    (dict(label=1, seed=1, num=0), "number of images must be between 1 and 100"),
+    (dict(label=1, seed=1, num=101), "number of images must be between 1 and 100"),
+    (dict(model="no-such-model", label=1, seed=1, num=1), "unknown model 'no-such-model'"),
+    (dict(model="../checkpoints/acgan-mnist", label=1, seed=1, num=1), "unknown model"),
+    (dict(model="foreign", label=1, seed=1, num=1), "does not describe a wgan_app model"),
+    (dict(model="damaged", label=1, seed=1, num=1), "not a readable safetensors file"),
+])
+def test_bad_generate_input_is_a_clear_error(server, kw, message):
+    client, _, _ = server
+    with pytest.raises(Exception, match=message):
+        client.predict(**kw, api_name="/generate")
+    assert generate(client, label=1, seed=1, num=1).shape == (28, 28)  # and the server keeps serving
+
+
+def test_models_lists_generators_only(server):
+    client, _, _ = server
+    models = {m["model"]: m for m in client.predict(api_name="/models")}
+    assert set(models) == {"acgan-mnist", "wgan-gp-tiny"}  # foreign and damaged folders skipped
+    assert models["acgan-mnist"]["default"] and models["acgan-mnist"]["conditional"]
+    assert models["wgan-gp-tiny"]["conditional"] is False
+
+
+def test_concurrent_requests_do_not_share_rng(server):
+    client, _, _ = server
+    jobs = [(c, s) for c in range(4) for s in (11, 12)]
+    serial = {j: generate(client, label=j[0], seed=j[1], num=4) for j in jobs}
+    results: dict = {}
+
+    def call(j):
+        results[j] = generate(Client(client.src, verbose=False), label=j[0], seed=j[1], num=4)
+
+    threads = [threading.Thread(target=call, args=(j,)) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(np.array_equal(results[j], serial[j]) for j in jobs)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(iters=401), "iterations must be between 1 and 400"),
+    (dict(batch_size=0), "batch size must be between 1"),
+    (dict(lr=-0.1), "--lr must be in"),
+    (dict(n_critic=0), "--n-critic must be at least 1"),
+    (dict(lambda_gp=-1.0), "--lambda-gp must be in"),
+    (dict(clip_value=0.0, variant="wgan"), "--clip-value must be in"),
+    (dict(variant="vae"), "variant 'vae' is not one of"),
+    (dict(dataset="cifar"), "dataset 'cifar' is not one of"),
+])
+def test_bad_training_settings_are_refused(server, kw, message):
+    client, demo, _ = server
+    with pytest.raises(Exception, match=message):
+        client.predict(**kw, api_name="/train_start")
+    job = demo.wgan_jobs.job
+    assert job is None or not job.running
+
+
+def test_train_watch_stop_then_generate(server):
+    client, demo, _ = server
+    st = client.predict(variant="acgan", iters=400, batch_size=8, seed=3, api_name="/train_start")
+    assert st["state"] in ("starting", "running") and st["iters"] == 400
+    with pytest.raises(Exception, match="The trainer is busy: .* started acgan on mnist"):
+        client.predict(iters=5, api_name="/train_start")
+
+    lengths = []
+    deadline = time.time() + 240
+    while time.time() < deadline and (len(lengths) < 2 or lengths[-1] <= lengths[0]):
+        st = client.predict(api_name="/train_status")
+        lengths.append(len(st["history"]))
+        time.sleep(0.5)
+    assert lengths[-1] > lengths[0] >= 0 and lengths[-1] >= 2, lengths  # the loss series grows
+    point = st["history"][-1]
+    assert {"loss_d", "loss_g", "wasserstein", "gp", "class_acc"} <= set(point)
+    newer = client.predict(since_step=point["step"], api_name="/train_status")["history"]
+    assert all(p["step"] > point["step"] for p in newer)
+
+    t0 = time.time()
+    st = client.predict(api_name="/train_stop")
+    while st["state"] != "stopped" and time.time() - t0 < 30:
+        time.sleep(0.2)
+        st = client.predict(api_name="/train_status")
+    assert st["state"] == "stopped", st
+    assert st["step"] < 400
+    assert Path(st["checkpoint"], "model.safetensors").is_file()  # stopping keeps a checkpoint
+    assert st["model"] and st["model"].startswith("runs/")
+
+    assert st["model"] in {m["model"] for m in client.predict(api_name="/models")}
+    im = generate(client, model=st["model"], label=5, seed=0, num=1)
+    assert np.array_equal(im, Sampler.load(st["checkpoint"]).sample(5, seed=0, n=1)[0])
+
+
+def test_settings_from_env(monkeypatch, tmp_path):
+    from argparse import Namespace
+
+    from wgan_app.errors import UserError
+    from wgan_app.ui import Settings
+
+    monkeypatch.setenv("WGAN_APP_RUNS_DIR", str(tmp_path / "r"))
+    monkeypatch.setenv("WGAN_APP_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("WGAN_APP_MAX_ITERS", "123")
+    monkeypatch.setenv("WGAN_APP_MODEL", "hf://someone/wgan")
+    s = Settings.from_env()
+    assert (s.runs_dir, s.data_dir, s.max_train_iters, s.default_model) == \
+        (tmp_path / "r", tmp_path / "d", 123, "hf://someone/wgan")
+    s = Settings.from_env(Namespace(max_train_iters=7, data_dir="x", checkpoint="ck"))
+    assert (s.max_train_iters, s.data_dir, s.default_model) == (7, Path("x"), "ck")
+    monkeypatch.setenv("WGAN_APP_MAX_ITERS", "lots")
+    with pytest.raises(UserError, match="WGAN_APP_MAX_ITERS"):
+        Settings.from_env()

@@ -1,0 +1,283 @@
+"""The server's training job: one background thread consuming `train()` events.
+
+Training belongs to the server, not to a page: the thread keeps running when the tab that
+started it is closed or reloaded, and every visitor sees the same live history, because the
+UI only *reads* a `Job` (polled by a `gr.Timer`). Stopping is cooperative: `stop()` sets a
+`threading.Event` that `train()` checks between critic steps, so the run ends within a step
+and writes its final checkpoint. One job at a time per server (a CPU has no room for two),
+and iterations are capped so a public deployment cannot be held forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .config import DATASETS, VARIANTS, TrainConfig
+from .errors import UserError
+from .registry import as_int
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ITERS = 5000
+MAX_BATCH = 512  # a bigger batch only makes the one CPU job slower for everyone
+HISTORY_POINTS = 2000  # plot points kept per run; older ones are thinned, never the newest
+FINAL_STATES = ("finished", "stopped", "time limit", "diverged", "failed")
+# What the live plot draws, in the order of its legend (train.StepEvent metric keys).
+PLOT_SERIES = {"loss_d": "critic loss", "wasserstein": "Wasserstein estimate",
+               "gp": "gradient penalty", "loss_g": "generator loss"}
+ACC_SERIES = {"class_acc": "on real digits", "class_acc_fake": "on generated digits"}
+
+
+@dataclass
+class Job:
+    """One training run and everything the UI shows about it. Read it through `snapshot()`."""
+
+    cfg: TrainConfig
+    owner: str
+    started: float = field(default_factory=time.time)
+    state: str = "starting"  # starting | running | stopping | one of FINAL_STATES
+    step: int = 0
+    steps_per_s: float = 0.0
+    history: list[dict] = field(default_factory=list)  # {"step", metric: value...}
+    sample: Optional[np.ndarray] = None  # (H, W) uint8 grid from the run's fixed noise
+    sample_step: int = 0
+    ended: Optional[float] = None
+    checkpoint: Optional[Path] = None
+    message: str = ""
+    version: int = 0  # bumped on every change the plot or picture would show
+
+    def __post_init__(self):
+        self.stop_flag = threading.Event()
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.cfg.run_dir)
+
+    @property
+    def running(self) -> bool:
+        return self.state not in FINAL_STATES
+
+    def eta_s(self) -> Optional[float]:
+        if not self.running or self.steps_per_s <= 0:
+            return None
+        return (self.cfg.iters - self.step) / self.steps_per_s
+
+    def snapshot(self) -> dict:
+        """A consistent, JSON-friendly copy (the API's /train_status returns it)."""
+        with self._lock:
+            eta = self.eta_s()
+            return {
+                "state": self.state, "owner": self.owner, "variant": self.cfg.variant,
+                "dataset": self.cfg.dataset, "step": self.step, "iters": self.cfg.iters,
+                "steps_per_s": round(self.steps_per_s, 3), "eta_s": None if eta is None else round(eta, 1),
+                "started": self.started, "ended": self.ended, "run_dir": str(self.run_dir),
+                "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
+                "message": self.message, "version": self.version,
+                "history": [dict(h) for h in self.history],
+            }
+
+    # --- the thread ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        from .train import CheckpointEvent, DoneEvent, SampleEvent, StepEvent, train
+
+        try:
+            for ev in train(self.cfg, should_stop=self.stop_flag.is_set):
+                with self._lock:
+                    if isinstance(ev, StepEvent):
+                        if self.state == "starting":
+                            self.state = "running"
+                        self.step, self.steps_per_s = ev.step, ev.steps_per_s
+                        self.history.append({"step": ev.step, **ev.metrics})
+                        if len(self.history) > HISTORY_POINTS:
+                            self.history = self.history[:-1:2] + self.history[-1:]
+                    elif isinstance(ev, SampleEvent):
+                        self.sample, self.sample_step = ev.image, ev.step
+                    elif isinstance(ev, CheckpointEvent):
+                        self.checkpoint = ev.path
+                    elif isinstance(ev, DoneEvent):
+                        self.step, self.state, self.message = ev.step, ev.reason, ev.message
+                        self.checkpoint = ev.checkpoint or self.checkpoint
+                    self.version += 1
+        except UserError as e:
+            self._fail(str(e))
+        except Exception as e:  # a bug: keep the server up, say so, log the traceback
+            log.error("training job crashed:\n%s", traceback.format_exc())
+            self._fail(f"training crashed: {type(e).__name__}: {e}")
+        finally:
+            with self._lock:
+                if self.running:  # the generator ended without a DoneEvent
+                    self.state = "failed"
+                self.ended = time.time()
+                self.version += 1
+            self.done.set()
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            self.state, self.message = "failed", message
+
+
+class JobManager:
+    """Owns at most one running Job; remembers the latest one so late visitors see its result."""
+
+    def __init__(self, runs_dir: str | Path, data_dir: str | Path, max_iters: int = DEFAULT_MAX_ITERS):
+        if as_int(max_iters, "--max-train-iters") < 1:
+            raise UserError(f"--max-train-iters must be at least 1, got {max_iters}")
+        self.runs_dir = Path(runs_dir)
+        self.data_dir = str(data_dir)
+        self.max_iters = int(max_iters)
+        self._lock = threading.Lock()
+        self._job: Optional[Job] = None
+
+    @property
+    def job(self) -> Optional[Job]:
+        return self._job
+
+    def active_run_dirs(self) -> list[Path]:
+        job = self._job
+        return [job.run_dir] if job is not None and job.running else []
+
+    def build_config(self, variant="acgan", dataset="mnist", iters=2000, batch_size=64, lr=None,
+                     n_critic=None, lambda_gp=10.0, clip_value=0.01, seed=0) -> TrainConfig:
+        """The UI/API form -> a validated TrainConfig. Blank lr / n_critic = the variant's default."""
+        if variant not in VARIANTS:
+            raise UserError(f"variant {variant!r} is not one of: {', '.join(VARIANTS)}")
+        if dataset not in DATASETS:
+            raise UserError(f"dataset {dataset!r} is not one of: {', '.join(DATASETS)}")
+        iters = as_int(iters, "iterations")
+        if not 1 <= iters <= self.max_iters:
+            raise UserError(f"iterations must be between 1 and {self.max_iters} on this server, got {iters}")
+        batch_size = as_int(batch_size, "batch size")
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise UserError(f"batch size must be between 1 and {MAX_BATCH}, got {batch_size}")
+        kw = dict(variant=variant, dataset=dataset, iters=iters, batch_size=batch_size,
+                  seed=as_int(seed, "seed"), data_dir=self.data_dir,
+                  # a plot point every step or two and a sample grid at least every 25 steps (live even on a
+                  # slow CPU), a checkpoint every 500 so a hard kill loses little
+                  log_every=max(1, iters // 1000), sample_every=max(1, min(iters // 25, 25)), save_every=500)
+        lr, n_critic = _blank_to_none(lr), _blank_to_none(n_critic)
+        if lr is not None:
+            kw["lr"] = _as_float(lr, "learning rate")
+        if n_critic is not None:
+            kw["n_critic"] = as_int(_number(n_critic), "n_critic")
+        if lambda_gp not in (None, ""):
+            kw["lambda_gp"] = _as_float(lambda_gp, "λ (gradient penalty weight)")
+        if clip_value not in (None, ""):
+            kw["clip_value"] = _as_float(clip_value, "clip value")
+        cfg = TrainConfig(**kw)  # validates ranges, raising UserError naming the field
+        from .train import default_run_dir
+
+        return cfg.replace(run_dir=str(default_run_dir(cfg, root=str(self.runs_dir))))
+
+    def start(self, cfg: TrainConfig, owner: str, wait_s: float = 2.0) -> Job:
+        """Start `cfg` unless a job is running (then say whose and until when).
+
+        Waits up to `wait_s` for an early failure (missing dataset, batch larger than the data),
+        so the person who pressed Start reads it as an error instead of a dead run.
+        """
+        with self._lock:
+            cur = self._job
+            if cur is not None and cur.running:
+                raise UserError(busy_message(cur))
+            job = Job(cfg, owner)
+            self._job = job
+            threading.Thread(target=job.run, name=f"train-{job.run_dir.name}", daemon=True).start()
+        deadline = time.time() + wait_s
+        # train() creates the run directory only once the data has loaded and the batch fits
+        while time.time() < deadline and not job.done.is_set() and not (job.run_dir / "config.json").exists():
+            job.done.wait(0.02)
+        if job.state == "failed":
+            raise UserError(f"training could not start: {job.message}")
+        return job
+
+    def stop(self, wait_s: float = 2.0) -> Optional[Job]:
+        """Ask the running job to stop; wait up to `wait_s` for its final checkpoint."""
+        job = self._job
+        if job is None or not job.running:
+            return job
+        with job._lock:
+            job.stop_flag.set()
+            job.state = "stopping"
+            job.version += 1
+        job.done.wait(wait_s)
+        return job
+
+    def close(self, wait_s: float = 10.0) -> None:
+        """Stop and wait (server shutdown): the run keeps a checkpoint instead of dying mid-write."""
+        job = self._job
+        if job is not None and job.running:
+            job.stop_flag.set()
+            job.done.wait(wait_s)
+
+
+def busy_message(job: Job) -> str:
+    eta = job.eta_s()
+    until = (f"expected to finish around {_clock(time.time() + eta)} (in about {_duration(eta)})"
+             if eta is not None else "its finishing time is not known yet")
+    return (f"The trainer is busy: {job.owner} started {job.cfg.variant} on {job.cfg.dataset} at "
+            f"{_clock(job.started)} (step {job.step}/{job.cfg.iters}); {until}. One run at a time per "
+            "server: watch it live here, or start yours when it is done.")
+
+
+def status_line(job: Optional[Job]) -> str:
+    """One line for people: state, step, it/s, ETA."""
+    if job is None:
+        return "No training yet on this server. Pick settings and press **Start**."
+    s = job.snapshot()
+    pct = 100 * s["step"] / max(s["iters"], 1)
+    head = f"**{s['state'].capitalize()}** · {s['variant']} on {s['dataset']} · step {s['step']}/{s['iters']} ({pct:.0f}%)"
+    if job.running:
+        rate = f"{s['steps_per_s']:.2f} it/s" if s["steps_per_s"] else "measuring speed…"
+        eta = f"ETA {_duration(s['eta_s'])}" if s["eta_s"] is not None else "ETA —"
+        return f"{head} · {rate} · {eta} · started by {s['owner']} at {_clock(s['started'])}"
+    took = _duration((s["ended"] or time.time()) - s["started"])
+    tail = f" · {s['message']}" if s["message"] else ""
+    return f"{head} · took {took}{tail}"
+
+
+def _blank_to_none(value):
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def _number(value):
+    """Form text "5" -> 5 (and "5.5" -> 5.5, left for the caller to refuse); numbers unchanged."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _as_float(value, name: str) -> float:
+    if isinstance(value, bool):
+        raise UserError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number, got {value!r}") from None
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -1,0 +1,335 @@
+"""Which generators the web UI can show, each loaded once, and the pictures drawn from them.
+
+A model *reference* is what the picker holds and what the API's `model` parameter takes:
+    "acgan-mnist"             a folder shipped in checkpoints/
+    "runs/<name>"             a run of this server under the runs root (its latest checkpoint)
+    "hf://USER/REPO[@REV]"    a Hub repo, fetched by `wgan_app.hub`
+    the default's own path    when WGAN_APP_MODEL / --checkpoint names a folder elsewhere
+Anything else is refused, so an API caller cannot make the server open arbitrary paths.
+
+Loaded `Sampler`s live in one process-wide LRU cache behind a lock (never in `gr.State`, which
+Gradio deep-copies per session). The cache key includes the weights' mtime, so a run that is
+resumed or a checkpoint that is replaced is reloaded rather than served stale.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+import torch
+
+from .checkpoint import CONFIG_NAME, STATE_NAME, WEIGHTS_NAME, load_checkpoint, resolve_checkpoint_dir
+from .errors import UserError
+from .images import grid
+from .sampler import Sampler, check_label, check_seed, latents
+
+SHIPPED_DEFAULT = "acgan-mnist"
+HUB_PREFIX = "hf://"
+RUN_PREFIX = "runs/"
+MAX_NUM = 100  # images per request: a 10x10 grid is the largest that stays legible
+MAX_WALK_FRAMES = 60
+TRAIN_HINT = ("No trained model is shipped yet. Train one in the **Train** tab, or run "
+              "`python app.py --train --variant acgan --iters 2000` and pick its run here.")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One pickable model: `ref` is its stable key, `label` the text a person reads."""
+
+    ref: str
+    path: Optional[Path]  # None for hf:// refs until resolved
+    label: str
+    kind: str  # "shipped" | "run" | "custom" | "hub"
+    conditional: Optional[bool] = None  # None: not known before loading (hub)
+    step: int = 0
+
+
+def as_int(value, name: str) -> int:
+    """A whole number from an API/form value (JSON may carry 7.0); refuses bools, text, 7.5."""
+    if isinstance(value, bool) or value is None:
+        raise UserError(f"{name} must be a whole number, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    raise UserError(f"{name} must be a whole number, got {value!r}")
+
+
+def check_num(num) -> int:
+    n = as_int(num, "number of images")
+    if not 1 <= n <= MAX_NUM:
+        raise UserError(f"number of images must be between 1 and {MAX_NUM}, got {n}")
+    return n
+
+
+def parse_seed(seed) -> int:
+    if seed is None or seed == "":
+        raise UserError("seed is required: a whole number from 0 up (press the dice for a random one)")
+    return check_seed(as_int(seed, "seed"))
+
+
+def parse_label(label, conditional: bool) -> Optional[int]:
+    """None / -1 mean "no class"; anything else must be a digit 0-9 for a conditional model."""
+    if label is None or label == "" or (not isinstance(label, bool) and label == -1):
+        return None
+    if isinstance(label, (float, np.floating)) and float(label).is_integer():
+        label = int(label)
+    return check_label(label, conditional)
+
+
+class Registry:
+    """Lists the models on disk and hands out cached Samplers by reference. Thread-safe."""
+
+    def __init__(self, checkpoints_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+                 default_ref: Optional[str] = None, max_cached: int = 8,
+                 active_runs: Callable[[], Iterable[Path]] = lambda: ()):
+        self.checkpoints_dir = Path(checkpoints_dir)
+        self.runs_dir = Path(runs_dir)
+        self._explicit_default = default_ref or None
+        self._active_runs = active_runs  # runs still training are not offered yet
+        self._max_cached = max_cached
+        self._lock = threading.Lock()
+        self._samplers: OrderedDict[tuple, Sampler] = OrderedDict()
+        self._entries: dict[tuple, ModelEntry | str] = {}  # key -> entry, or why the folder is unusable
+        self._hub_paths: dict[str, Path] = {}
+
+    # --- listing ----------------------------------------------------------------------------
+
+    def list_models(self) -> list[ModelEntry]:
+        """Shipped checkpoints, then this server's runs (newest first), then the default if custom.
+
+        Folders that fail `load_checkpoint` (a classifier, a half-copied folder) are skipped quietly.
+        """
+        out = [e for p in _subdirs(self.checkpoints_dir) if (e := self._entry(p.name, p, "shipped"))]
+        active = {Path(p).resolve() for p in self._active_runs()}
+        runs = [p for p in _subdirs(self.runs_dir) if p.resolve() not in active]
+        runs.sort(key=lambda p: p.name, reverse=True)  # names start with a timestamp
+        out += [e for p in runs if (e := self._entry(RUN_PREFIX + p.name, p, "run"))]
+        d = self._explicit_default
+        if d and d not in {e.ref for e in out}:
+            if d.startswith(HUB_PREFIX):
+                out.append(ModelEntry(d, None, f"{d} (Hub)", "hub"))
+            elif (e := self._entry(d, Path(d), "custom")):
+                out.append(e)
+        return out
+
+    def default_ref(self) -> Optional[str]:
+        """WGAN_APP_MODEL / --checkpoint, else the shipped conditional model, else any shipped one."""
+        if self._explicit_default:
+            return self._explicit_default
+        shipped = [p.name for p in _subdirs(self.checkpoints_dir) if self._entry(p.name, p, "shipped")]
+        if SHIPPED_DEFAULT in shipped:
+            return SHIPPED_DEFAULT
+        return shipped[0] if shipped else None
+
+    def has_shipped_model(self) -> bool:
+        return any(self._entry(p.name, p, "shipped") for p in _subdirs(self.checkpoints_dir))
+
+    def _entry(self, ref: str, path: Path, kind: str) -> Optional[ModelEntry]:
+        try:
+            return self._load_entry(ref, path, kind)
+        except UserError:
+            return None
+
+    def _load_entry(self, ref: str, path: Path, kind: str) -> ModelEntry:
+        """The entry for a folder, validated by `load_checkpoint` once per version of its files."""
+        try:
+            ckpt_dir = resolve_checkpoint_dir(path)
+            key = (ref, _file_key(ckpt_dir))
+        except OSError as e:
+            raise UserError(f"model {ref!r} cannot be read: {_first_line(e)}") from None
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is None:
+            try:
+                ckpt = load_checkpoint(ckpt_dir)
+            except OSError as e:
+                cached = f"model {ref!r} cannot be read: {_first_line(e)}"
+            except UserError as e:
+                cached = str(e)
+            else:
+                m = ckpt.model
+                what = f"{m.variant} on {m.dataset}, step {ckpt.step}"
+                label = f"{ref} · your run: {what}" if kind == "run" else f"{ref} · {what}"
+                cached = ModelEntry(ref, path, label, kind, m.conditional, ckpt.step)
+            with self._lock:
+                self._entries[key] = cached
+        if isinstance(cached, str):
+            raise UserError(cached)
+        return cached
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def entry(self, ref: Optional[str]) -> ModelEntry:
+        """The model behind `ref` (None or "" = the default); UserError saying why if unusable."""
+        ref = (ref or "").strip() or self.default_ref()
+        if ref is None:
+            raise UserError("no model is available yet: " + TRAIN_HINT.replace("**", ""))
+        if ref.startswith(HUB_PREFIX):
+            return ModelEntry(ref, None, f"{ref} (Hub)", "hub")
+        if ref == self._explicit_default:
+            return self._load_entry(ref, Path(ref), "custom")
+        name = ref[len(RUN_PREFIX):] if ref.startswith(RUN_PREFIX) else ref
+        if _plain_name(name):  # never a path: "../x" or "/etc" are not model names
+            root, kind = (self.runs_dir, "run") if ref.startswith(RUN_PREFIX) else (self.checkpoints_dir, "shipped")
+            folder = root / name
+            active = {Path(p).resolve() for p in self._active_runs()}
+            if folder.is_dir() and folder.resolve() in active:
+                raise UserError(f"{ref} is still training; pick it once it has finished or been stopped")
+            if folder.is_dir():
+                return self._load_entry(ref, folder, kind)
+        names = ", ".join(e.ref for e in self.list_models()[:8]) or "none yet"
+        raise UserError(f"unknown model {ref!r}; choose one of: {names} (or hf://USER/REPO)")
+
+    def sampler(self, ref: Optional[str]) -> tuple[Sampler, ModelEntry]:
+        """A loaded, cached Sampler for `ref`. Loading twice the same weights never happens."""
+        entry = self.entry(ref)
+        path = entry.path if entry.path is not None else self._resolve_hub(entry.ref)
+        ckpt_dir = resolve_checkpoint_dir(path)
+        key = (str(ckpt_dir.resolve()), _file_key(ckpt_dir))
+        with self._lock:
+            if key in self._samplers:
+                self._samplers.move_to_end(key)
+                s = self._samplers[key]
+                return s, _with_model(entry, s)
+            s = Sampler.load(ckpt_dir)  # under the lock: two first requests load it once
+            self._samplers[key] = s
+            while len(self._samplers) > self._max_cached:
+                self._samplers.popitem(last=False)
+        return s, _with_model(entry, s)
+
+    def _resolve_hub(self, ref: str) -> Path:
+        with self._lock:
+            if ref in self._hub_paths:
+                return self._hub_paths[ref]
+        try:
+            from .hub import resolve_hub_checkpoint
+        except ImportError:
+            raise UserError("Hub models are not available in this build (wgan_app.hub is missing)") from None
+        try:
+            path = Path(resolve_hub_checkpoint(ref))
+        except UserError:
+            raise
+        except Exception as e:  # network, auth, missing repo: all one line for the person
+            raise UserError(f"could not fetch {ref}: {_first_line(e)}") from None
+        with self._lock:
+            self._hub_paths[ref] = path
+        return path
+
+
+# --- pictures -----------------------------------------------------------------------------
+
+
+def digits(sampler: Sampler, label: Optional[int], seed: int, num: int) -> np.ndarray:
+    """(H, W) uint8: one 28x28 digit for num=1 (no padding), else a grid of 10 per row."""
+    images = sampler.sample(label, seed=seed, n=num)
+    return images[0] if num == 1 else grid(images, nrow=10)
+
+
+def class_grid(sampler: Sampler, seed: int, columns: int) -> np.ndarray:
+    """A 10 x `columns` grid, one row per class, the same latent down each column.
+
+    Column j uses latent j of `seed`, so row c equals `digits(label=c, seed, num=columns)`:
+    what changes down a column is only the class, and the style (slant, stroke) stays.
+    """
+    if not sampler.conditional:
+        raise UserError("this model is unconditional: it has no classes to lay out; pick a conditional "
+                        "(acgan) model")
+    columns = as_int(columns, "columns")
+    if not 1 <= columns <= 10:
+        raise UserError(f"columns must be between 1 and 10, got {columns}")
+    n_classes = sampler.cfg.n_classes
+    z = latents(seed, columns, sampler.cfg.z_dim).repeat(n_classes, 1)  # (10*columns, z_dim)
+    y = torch.arange(n_classes).repeat_interleave(columns)  # row r: class r
+    return grid(sampler.generate(z, y), nrow=columns)
+
+
+def latent_walk(sampler: Sampler, seed_a: int, seed_b: int, label_a: Optional[int], label_b: Optional[int],
+                frames: int) -> list[np.ndarray]:
+    """28x28 frames walking from (seed_a, label_a) to (seed_b, label_b) and back, for a looping GIF.
+
+    Latents move along the great circle (slerp): Gaussian latents live near a sphere, and a
+    straight line between two of them passes through low-norm points the generator never saw.
+    The class moves by blending the two class embeddings, which the generator multiplies into z.
+    """
+    frames = as_int(frames, "frames")
+    if not 2 <= frames <= MAX_WALK_FRAMES:
+        raise UserError(f"frames must be between 2 and {MAX_WALK_FRAMES}, got {frames}")
+    z_dim = sampler.cfg.z_dim
+    za, zb = latents(seed_a, 1, z_dim)[0], latents(seed_b, 1, z_dim)[0]
+    t = torch.linspace(0, 1, frames)
+    z = _slerp(za, zb, t)  # (frames, z_dim)
+    G = sampler.G
+    if sampler.conditional:
+        ya = torch.tensor(label_a if label_a is not None else 0)
+        yb = torch.tensor(label_b if label_b is not None else int(ya))
+        with sampler._lock, torch.inference_mode():
+            e = torch.lerp(G.embed(ya), G.embed(yb), t[:, None])  # (frames, z_dim)
+            x = G.net(G.fc(z * e).view(frames, 2 * sampler.cfg.g_width, 7, 7))
+        from .images import to_uint8
+
+        out = list(to_uint8(x))
+    else:
+        out = list(sampler.generate(z, None))
+    return out + out[-2:0:-1]  # there and back: the GIF loops without a jump
+
+
+def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-4:  # nearly parallel: slerp degenerates to lerp
+        return torch.lerp(a[None], b[None], t[:, None])
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / so
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def export_zip(ckpt_dir: Path, dest: Path, name: str) -> Path:
+    """Zip a checkpoint for sharing: config.json, model.safetensors, samples. Not the resume
+    state (critic and optimisers), which is three times larger and only useful on this server."""
+    ckpt_dir = resolve_checkpoint_dir(ckpt_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(ckpt_dir.iterdir()):
+            if p.is_file() and p.name != STATE_NAME and not p.name.startswith("."):
+                zf.write(p, f"{name}/{p.name}")
+    os.replace(tmp, dest)
+    return dest
+
+
+def _subdirs(root: Path) -> list[Path]:
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name \
+        and not name.startswith(".")
+
+
+def _file_key(ckpt_dir: Path) -> tuple:
+    """Changes whenever the checkpoint's files are replaced."""
+    return tuple((ckpt_dir / n).stat().st_mtime_ns for n in (CONFIG_NAME, WEIGHTS_NAME))
+
+
+def _with_model(entry: ModelEntry, s: Sampler) -> ModelEntry:
+    if entry.conditional is not None:
+        return entry
+    return ModelEntry(entry.ref, entry.path, entry.label, entry.kind, s.conditional, s.ckpt.step)
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
