@@ -26,11 +26,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, acgan_ckpt, data_dir):
+def app_url(tmp_path_factory, acgan_ckpt, wgan_gp_ckpt, data_dir):
     from wgan_app.ui import Settings, build_demo, launch_options
 
     root = tmp_path_factory.mktemp("browser")
     shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
+    shutil.copytree(wgan_gp_ckpt, root / "checkpoints" / "wgan-gp-tiny")
     demo = build_demo(Settings(checkpoints_dir=root / "checkpoints", runs_dir=root / "runs", data_dir=data_dir,
                                max_train_iters=1000))
     with socket.socket() as s:
@@ -85,6 +86,42 @@ def test_generate_digit_seven(page, acgan_ckpt, tmp_path):
     expect(page.locator("#gen-download")).to_be_visible()  # and offers the PNG
 
 
+def test_all_classes_and_latent_walk(page, acgan_ckpt, tmp_path):
+    from wgan_app.registry import class_grid
+    from wgan_app.ui import _view
+
+    page.get_by_role("tab", name="All classes").click()
+    page.locator("#all-classes-btn").click()
+    want = np.asarray(_view(class_grid(Sampler.load(acgan_ckpt), 1234, 8)))
+    deadline, shown = time.time() + 60, None
+    while time.time() < deadline:
+        shown = _shown_image(page, "#gen-image")
+        if shown is not None and shown.shape == want.shape and np.array_equal(shown, want):
+            break
+        time.sleep(0.5)
+    page.screenshot(path=str(tmp_path / "all-classes.png"), full_page=True)
+    assert shown is not None and np.array_equal(shown, want), "the all-classes grid is not shown"
+
+    page.get_by_role("tab", name="Latent walk").click()
+    page.locator("#walk-btn").click()
+    expect(page.locator("#gen-image img[src$='.gif']")).to_be_visible()
+    gif = Image.open(io.BytesIO(page.request.get(
+        page.locator("#gen-image img").first.get_attribute("src")).body()))
+    assert gif.format == "GIF" and gif.n_frames == 2 * 24 - 2
+
+
+def test_unconditional_model_disables_the_class(page):
+    picker = page.locator("#model-picker input")
+    picker.click()
+    page.get_by_role("option", name=re.compile("wgan-gp-tiny")).click()
+    expect(page.locator("#digit")).to_contain_text("This model is unconditional")
+    expect(page.locator("#digit input").first).to_be_disabled()
+    expect(page.locator("#model-info")).to_contain_text("unconditional")
+    picker.click()
+    page.get_by_role("option", name=re.compile("acgan-mnist")).click()
+    expect(page.locator("#digit input").first).to_be_enabled()
+
+
 def test_unknown_model_shows_an_error_and_keeps_serving(page):
     picker = page.locator("#model-picker input")
     picker.fill("hf://")
@@ -111,6 +148,11 @@ def test_train_plot_and_stop(page, tmp_path):
     assert lines.count() >= 4  # critic loss, Wasserstein estimate, gradient penalty, generator loss
     expect(status).to_contain_text(re.compile(r"step \d+/1000 .* it/s · ETA"))
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
+
+    page.reload()  # the job belongs to the server: a reloaded (or newly opened) page sees it live
+    page.get_by_role("tab", name="Train").click()
+    expect(status).to_contain_text(re.compile("Running|Stopping"))
+    expect(lines.first).to_be_visible(timeout=30_000)
 
     expect(page.locator("#train-stop")).to_be_enabled()
     page.locator("#train-stop").click()

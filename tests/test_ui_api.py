@@ -217,3 +217,82 @@ def test_settings_from_env(monkeypatch, tmp_path):
     monkeypatch.setenv("WGAN_APP_MAX_ITERS", "lots")
     with pytest.raises(UserError, match="WGAN_APP_MAX_ITERS"):
         Settings.from_env()
+
+
+# --- pictures: the all-classes grid and the latent walk ---------------------------------------
+
+
+def test_all_classes_grid_keeps_the_noise_down_each_column(acgan_ckpt, wgan_gp_ckpt):
+    from wgan_app.errors import UserError
+    from wgan_app.registry import class_grid, digits
+
+    sampler = Sampler.load(acgan_ckpt)
+    g = class_grid(sampler, seed=21, columns=4)
+    assert g.shape == (2 + 10 * 30, 2 + 4 * 30)
+    for c in (0, 5, 9):  # row c is exactly "digit c, seed 21, 4 images"
+        row = g[c * 30: c * 30 + 32]
+        assert np.array_equal(row, digits(sampler, c, 21, 4)[:32])
+    with pytest.raises(UserError, match="unconditional"):
+        class_grid(Sampler.load(wgan_gp_ckpt), seed=1, columns=4)
+    with pytest.raises(UserError, match="columns must be between 1 and 10"):
+        class_grid(sampler, seed=1, columns=11)
+
+
+def test_latent_walk_starts_and_ends_at_its_seeds(acgan_ckpt):
+    from wgan_app.registry import latent_walk
+
+    sampler = Sampler.load(acgan_ckpt)
+    frames = latent_walk(sampler, seed_a=3, seed_b=4, label_a=1, label_b=8, frames=6)
+    assert len(frames) == 6 + 4  # there and back, ends not repeated: the GIF loops seamlessly
+    first, last = sampler.sample(1, seed=3, n=1)[0], sampler.sample(8, seed=4, n=1)[0]
+    # slerp/lerp at t=0 and t=1 reproduce the end points up to float rounding
+    assert np.abs(frames[0].astype(int) - first).max() <= 1
+    assert np.abs(frames[5].astype(int) - last).max() <= 1
+    assert not np.array_equal(frames[2], frames[0])
+
+
+# --- the real entry point: `python app.py`, env settings, a Hub model as the default -----------
+
+
+def test_app_py_serves_a_hub_model_named_by_env(tmp_path, acgan_ckpt):
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from fake_hub import FakeHub
+    from wgan_app.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
+    root = Path(__file__).resolve().parents[1]
+    with FakeHub() as hub:
+        hub.add_commit("alice/digits", {f: (acgan_ckpt / f).read_bytes() for f in (CONFIG_NAME, WEIGHTS_NAME)},
+                       tag="v1")
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GRADIO_", "WGAN_APP_"))}
+        env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_XET="1",
+                   GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_PORT=str(port),
+                   WGAN_APP_MODEL="hf://alice/digits@v1", WGAN_APP_CHECKPOINTS=str(tmp_path / "none"),
+                   WGAN_APP_RUNS_DIR=str(tmp_path / "runs"), PYTHONPATH=str(root))
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            url, deadline = f"http://127.0.0.1:{port}/", time.time() + 120
+            while time.time() < deadline:
+                assert proc.poll() is None, proc.stderr.read()
+                try:
+                    with urllib.request.urlopen(url, timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.2)
+            client = Client(url, verbose=False)
+            want = Sampler.load(acgan_ckpt).sample(4, seed=8, n=1)[0]
+            assert np.array_equal(generate(client, label=4, seed=8, num=1), want)  # default = the Hub model
+            with pytest.raises(Exception, match="alice/nothing"):
+                generate(client, model="hf://alice/nothing", label=1, seed=1, num=1)
+            assert np.array_equal(generate(client, label=4, seed=8, num=1), want)  # still serving
+            assert not list((tmp_path / "runs").glob("*"))  # nothing trained, nothing written
+            client.close()
+        finally:
+            proc.terminate()
+            proc.wait(30)

@@ -31,7 +31,7 @@ from .config import TrainConfig
 from .errors import UserError
 from .images import gif_bytes, png_bytes, upscale
 from .jobs import ACC_SERIES, DEFAULT_MAX_ITERS, MAX_BATCH, PLOT_SERIES, JobManager, status_line
-from .registry import (MAX_NUM, MAX_WALK_FRAMES, RUN_PREFIX, TRAIN_HINT, Registry, as_int, check_num, class_grid, digits,
+from .registry import (MAX_NUM, MAX_WALK_FRAMES, RUN_PREFIX, TRAIN_HINT, Registry, check_num, class_grid, digits,
                        export_zip, latent_walk, parse_label, parse_seed)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,13 +138,12 @@ def _owner(request: Optional[gr.Request]) -> str:
 
 
 def _hf_token_configured() -> bool:
-    if os.environ.get("HF_TOKEN"):
-        return True
+    """Offer "Push to Hub" only when a token exists (wgan_app.hub decides what counts)."""
     try:
-        from huggingface_hub import get_token
+        from .hub import configured_token
 
-        return bool(get_token())
-    except Exception:  # an unreadable token file means: no token
+        return bool(configured_token())
+    except Exception:  # no hub module in this build, or an unreadable token file: no push
         return False
 
 
