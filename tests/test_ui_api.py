@@ -296,3 +296,16 @@ def test_app_py_serves_a_hub_model_named_by_env(tmp_path, acgan_ckpt):
         finally:
             proc.terminate()
             proc.wait(30)
+
+
+def test_space_defaults_bind_all_interfaces_and_cap_iterations(monkeypatch):
+    """On a Hugging Face Space (SPACE_ID set) visitors get a lower cap unless the owner sets one."""
+    from wgan_app import jobs, ui
+
+    for var in ("WGAN_APP_MAX_ITERS", "GRADIO_SERVER_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    assert ui.Settings.from_env().max_train_iters == jobs.DEFAULT_MAX_ITERS
+    monkeypatch.setenv("SPACE_ID", "someone/wgan-digits")
+    assert ui.Settings.from_env().max_train_iters == jobs.SPACE_MAX_ITERS < jobs.DEFAULT_MAX_ITERS
+    monkeypatch.setenv("WGAN_APP_MAX_ITERS", "77")
+    assert ui.Settings.from_env().max_train_iters == 77

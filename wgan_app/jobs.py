@@ -27,6 +27,7 @@ from .registry import as_int
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ITERS = 5000
+SPACE_MAX_ITERS = 1000  # on a Hugging Face Space (SPACE_ID set), unless WGAN_APP_MAX_ITERS says otherwise
 MAX_BATCH = 512  # a bigger batch only makes the one CPU job slower for everyone
 HISTORY_POINTS = 2000  # plot points kept per run; older ones are thinned, never the newest
 FINAL_STATES = ("finished", "stopped", "time limit", "diverged", "failed")

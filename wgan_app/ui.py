@@ -30,7 +30,7 @@ from PIL import Image
 from .config import TrainConfig
 from .errors import UserError
 from .images import gif_bytes, png_bytes, upscale
-from .jobs import ACC_SERIES, DEFAULT_MAX_ITERS, MAX_BATCH, PLOT_SERIES, JobManager, status_line
+from .jobs import ACC_SERIES, DEFAULT_MAX_ITERS, MAX_BATCH, SPACE_MAX_ITERS, PLOT_SERIES, JobManager, status_line
 from .registry import (MAX_NUM, MAX_WALK_FRAMES, RUN_PREFIX, TRAIN_HINT, Registry, check_num, class_grid, digits,
                        export_zip, latent_walk, parse_label, parse_seed)
 
@@ -60,7 +60,9 @@ class Settings:
     def from_env(cls, args=None) -> "Settings":
         env = os.environ
         arg = lambda name: getattr(args, name, None) if args is not None else None  # noqa: E731
-        max_iters = arg("max_train_iters") or env.get("WGAN_APP_MAX_ITERS") or DEFAULT_MAX_ITERS
+        # On a Hugging Face Space (SPACE_ID is set there) visitors share one small CPU: a lower cap.
+        default_cap = SPACE_MAX_ITERS if env.get("SPACE_ID") else DEFAULT_MAX_ITERS
+        max_iters = arg("max_train_iters") or env.get("WGAN_APP_MAX_ITERS") or default_cap
         try:
             max_iters = int(max_iters)
         except ValueError:
@@ -529,7 +531,9 @@ def launch(args) -> int:
     """`python app.py`: serve the UI until interrupted. Host/port: flags, then GRADIO_SERVER_* env."""
     settings = Settings.from_env(args)
     demo = build_demo(settings)
-    host = getattr(args, "host", None) or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    # A Space's proxy (SPACE_ID set) and a container reach the app from outside: bind 0.0.0.0 there.
+    local = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+    host = getattr(args, "host", None) or os.environ.get("GRADIO_SERVER_NAME") or local
     port = getattr(args, "port", None) or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
     try:
         demo.launch(server_name=host, server_port=port, **launch_options())
