@@ -81,3 +81,31 @@ def test_default_run_dirs_never_collide(tmp_path, data_dir, monkeypatch):
     d1 = list(train(cfg))[-1].run_dir
     d2 = list(train(cfg))[-1].run_dir
     assert d1 != d2 and d1.parent.name == "runs" and d1.name.split("-", 2)[-1].endswith("gan-mnist")
+
+
+def test_linear_lr_decay_schedule():
+    from wgan_app.train import lr_at
+
+    cfg = TrainConfig(variant="wgan-gp", iters=100, lr=1e-3, lr_decay_from=0.6)
+    assert [round(lr_at(cfg, s), 8) for s in (0, 59, 60, 80, 99, 100)] == [1e-3, 1e-3, 1e-3, 5e-4, 2.5e-5, 0.0]
+    assert lr_at(cfg.replace(lr_decay_from=1.0), 99) == 1e-3
+
+
+def test_shipped_generator_has_recalibrated_batch_norm(tmp_path, data_dir):
+    """model.safetensors holds the EMA weights with BN statistics measured on the EMA net itself."""
+    from wgan_app.checkpoint import load_checkpoint, load_training_state
+    from wgan_app.train import recalibrated
+
+    cfg = TrainConfig(variant="acgan", data_dir=str(data_dir), iters=3, run_dir=str(tmp_path / "r"), **TINY)
+    done = list(train(cfg))[-1]
+    ck, st = load_checkpoint(done.checkpoint), load_training_state(done.checkpoint)
+    for k, v in st["G_ema"].items():
+        if "running_" not in k and "num_batches" not in k:
+            assert torch.equal(ck.generator_state[k], v), k  # the weights are the averaged ones
+    assert not torch.allclose(ck.generator_state["net.1.running_mean"], st["G_ema"]["net.1.running_mean"])
+    from wgan_app.models import Generator
+
+    G = Generator(cfg.model)
+    G.load_state_dict(st["G_ema"])
+    again = recalibrated(G, cfg, torch.device("cpu")).state_dict()
+    assert torch.equal(again["net.1.running_mean"], ck.generator_state["net.1.running_mean"])  # deterministic

@@ -199,6 +199,25 @@ def test_train_watch_stop_then_generate(server):
     assert np.array_equal(im, Sampler.load(st["checkpoint"]).sample(5, seed=0, n=1)[0])
 
 
+def test_training_with_quality_evaluation_reports_fid_and_class_accuracy(server):
+    client, demo, _ = server
+    demo.wgan_jobs.close()  # make sure no earlier run is still holding the trainer
+    st = client.predict(variant="acgan", iters=4, batch_size=8, seed=1, eval_every=2, api_name="/train_start")
+    deadline = time.time() + 180
+    while st["state"] in ("starting", "running", "stopping") and time.time() < deadline:
+        time.sleep(0.5)
+        st = client.predict(api_name="/train_status")
+    assert st["state"] == "finished", st
+    assert [q["step"] for q in st["quality"]] == [2, 4]
+    for q in st["quality"]:
+        assert q["fid"] > q["fid_floor"] > 0 and 0 <= q["class_accuracy"] <= 1 and q["num"] == 500
+    from wgan_app.ui import _plot_frames
+
+    _, acc, quality = _plot_frames(st["history"], st["quality"])
+    assert set(quality["series"]) == {"MNIST-FID of samples", "real-vs-real floor"}
+    assert "samples read as their class (classifier)" in set(acc["series"])
+
+
 def test_settings_from_env(monkeypatch, tmp_path):
     from argparse import Namespace
 

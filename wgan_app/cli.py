@@ -36,6 +36,7 @@ HELP = {
     "clip_value": "weight clipping bound c",
     "class_weight_d": "weight of the critic's class loss on real images (acgan)",
     "class_weight_g": "weight of the generator's class loss on its samples (acgan)",
+    "lr_decay_from": "fraction of --iters after which the learning rates fall linearly to 0 (1 = constant)",
     "ema": "decay of the averaged generator used for samples and checkpoints (0 = off)",
     "z_dim": "latent size",
     "g_width": "generator width (channels at 14x14)",
@@ -55,7 +56,7 @@ HELP = {
     "run_dir": "run directory (default runs/<time>-<variant>-<dataset>)",
 }
 # Settings that may change when a run is resumed; everything else must match the run's config.
-RESUMABLE = {"iters", "max_minutes", "device", "data_dir", "log_every", "sample_every", "save_every",
+RESUMABLE = {"iters", "lr_decay_from", "max_minutes", "device", "data_dir", "log_every", "sample_every", "save_every",
              "keep_checkpoints", "eval_every", "eval_num", "tensorboard", "amp", "run_dir"}
 
 

@@ -102,6 +102,7 @@ class TrainConfig:
     clip_value: float = 0.01
     class_weight_d: float = 1.0  # weight of the critic's class loss on real images (acgan)
     class_weight_g: float = 1.0  # weight of the generator's class loss on its samples (acgan)
+    lr_decay_from: float = 1.0  # fraction of iters after which both lrs fall linearly to 0; 1 = constant
     ema: float = 0.999  # decay of the averaged generator used for sampling; 0 turns it off
     z_dim: int = 64
     g_width: int = 64
@@ -163,6 +164,7 @@ class TrainConfig:
         _check_float("class_weight_d", self.class_weight_d, lo=0, hi=1e3)
         _check_float("class_weight_g", self.class_weight_g, lo=0, hi=1e3)
         _check_float("ema", self.ema, lo=0, hi=1, hi_open=True)
+        _check_float("lr_decay_from", self.lr_decay_from, lo=0, hi=1)
         if self.max_minutes is not None:
             _check_float("max_minutes", self.max_minutes, lo=0, hi=1e6, lo_open=True)
         if not isinstance(self.critic_warmup, bool):

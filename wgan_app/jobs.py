@@ -35,6 +35,10 @@ FINAL_STATES = ("finished", "stopped", "time limit", "diverged", "failed")
 PLOT_SERIES = {"loss_d": "critic loss", "wasserstein": "Wasserstein estimate",
                "gp": "gradient penalty", "loss_g": "generator loss"}
 ACC_SERIES = {"class_acc": "on real digits", "class_acc_fake": "on generated digits"}
+# Quality metrics (metrics.py, MetricEvent), drawn when the run evaluates (--eval-every).
+QUALITY_SERIES = {"fid": "MNIST-FID of samples", "fid_floor": "real-vs-real floor"}
+QUALITY_ACC_SERIES = {"class_accuracy": "samples read as their class (classifier)"}
+EVAL_NUM = 500  # samples per evaluation in UI runs: about 1 s on a 2-core CPU
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Job:
     step: int = 0
     steps_per_s: float = 0.0
     history: list[dict] = field(default_factory=list)  # {"step", metric: value...}
+    quality: list[dict] = field(default_factory=list)  # {"step", fid, fid_floor, class_accuracy...}
     sample: Optional[np.ndarray] = None  # (H, W) uint8 grid from the run's fixed noise
     sample_step: int = 0
     ended: Optional[float] = None
@@ -85,12 +90,13 @@ class Job:
                 "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
                 "message": self.message, "version": self.version,
                 "history": [dict(h) for h in self.history],
+                "quality": [dict(q) for q in self.quality],
             }
 
     # --- the thread ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        from .train import CheckpointEvent, DoneEvent, SampleEvent, StepEvent, train
+        from .train import CheckpointEvent, DoneEvent, MetricEvent, SampleEvent, StepEvent, train
 
         try:
             for ev in train(self.cfg, should_stop=self.stop_flag.is_set):
@@ -104,6 +110,8 @@ class Job:
                             self.history = self.history[:-1:2] + self.history[-1:]
                     elif isinstance(ev, SampleEvent):
                         self.sample, self.sample_step = ev.image, ev.step
+                    elif isinstance(ev, MetricEvent):
+                        self.quality.append({"step": ev.step, **ev.metrics})
                     elif isinstance(ev, CheckpointEvent):
                         self.checkpoint = ev.path
                     elif isinstance(ev, DoneEvent):
@@ -149,7 +157,7 @@ class JobManager:
         return [job.run_dir] if job is not None and job.running else []
 
     def build_config(self, variant="acgan", dataset="mnist", iters=2000, batch_size=64, lr=None,
-                     n_critic=None, lambda_gp=10.0, clip_value=0.01, seed=0) -> TrainConfig:
+                     n_critic=None, lambda_gp=10.0, clip_value=0.01, seed=0, eval_every=0) -> TrainConfig:
         """The UI/API form -> a validated TrainConfig. Blank lr / n_critic = the variant's default."""
         if variant not in VARIANTS:
             raise UserError(f"variant {variant!r} is not one of: {', '.join(VARIANTS)}")
@@ -165,7 +173,9 @@ class JobManager:
                   seed=as_int(seed, "seed"), data_dir=self.data_dir,
                   # a plot point every step or two and a sample grid at least every 25 steps (live even on a
                   # slow CPU), a checkpoint every 500 so a hard kill loses little
-                  log_every=max(1, iters // 1000), sample_every=max(1, min(iters // 25, 25)), save_every=500)
+                  log_every=max(1, iters // 1000), sample_every=max(1, min(iters // 25, 25)), save_every=500,
+                  eval_every=as_int(_number(_blank_to_none(eval_every) or 0), "quality evaluation interval"),
+                  eval_num=EVAL_NUM)
         lr, n_critic = _blank_to_none(lr), _blank_to_none(n_critic)
         if lr is not None:
             kw["lr"] = _as_float(lr, "learning rate")

@@ -30,7 +30,8 @@ from PIL import Image
 from .config import TrainConfig
 from .errors import UserError
 from .images import gif_bytes, png_bytes, upscale
-from .jobs import ACC_SERIES, DEFAULT_MAX_ITERS, MAX_BATCH, SPACE_MAX_ITERS, PLOT_SERIES, JobManager, status_line
+from .jobs import (ACC_SERIES, DEFAULT_MAX_ITERS, MAX_BATCH, PLOT_SERIES, QUALITY_ACC_SERIES, QUALITY_SERIES,
+                   SPACE_MAX_ITERS, JobManager, status_line)
 from .registry import (MAX_NUM, MAX_WALK_FRAMES, RUN_PREFIX, TRAIN_HINT, Registry, check_num, class_grid, digits,
                        export_zip, latent_walk, parse_label, parse_seed)
 
@@ -245,9 +246,10 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
     # --- handlers: Train ------------------------------------------------------------------
 
     @friendly
-    def start_training(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
+    def start_training(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed, eval_every,
                        request: gr.Request):
-        cfg = jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed)
+        cfg = jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
+                                eval_every)
         job = jobs.job
         if job is not None and job.running and job.owner == _owner(request):
             raise UserError("your run is still training: press Stop first, or wait for it to finish")
@@ -265,13 +267,12 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
         running = job is not None and job.running
         buttons = (gr.update(interactive=not running), gr.update(interactive=running))
         if job is None:
-            return (0, "", status_line(None), *buttons, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
-                    gr.skip())
+            return (0, "", status_line(None), *buttons, *(gr.skip(),) * 7)
         snap = job.snapshot()
         run_id = snap["run_dir"]
         if snap["version"] == seen_version and run_id == seen_run:
-            return (seen_version, seen_run, status_line(job), *buttons, *(gr.skip(),) * 6)
-        loss_df, acc_df = _plot_frames(snap["history"])
+            return (seen_version, seen_run, status_line(job), *buttons, *(gr.skip(),) * 7)
+        loss_df, acc_df, quality_df = _plot_frames(snap["history"], snap["quality"])
         sample = _view(job.sample) if job.sample is not None else None
         finished = not running and snap["checkpoint"] is not None
         zip_path = None
@@ -281,6 +282,7 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
                 # an empty frame would fix the axes as categorical for good: send none until data exists
                 loss_df if len(loss_df) else gr.skip(),
                 gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False),
+                gr.update(value=quality_df, visible=True) if len(quality_df) else gr.update(visible=False),
                 sample if sample is not None else gr.skip(),
                 gr.update(value=zip_path, visible=zip_path is not None),
                 gr.update(visible=finished and _hf_token_configured()),
@@ -325,9 +327,12 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
                     iters: int = min(_TC["iters"], s.max_train_iters), batch_size: int = _TC["batch_size"],
                     lr: Optional[float] = None, n_critic: Optional[int] = None,
                     lambda_gp: float = _TC["lambda_gp"], clip_value: float = _TC["clip_value"],
-                    seed: int = _TC["seed"], request: gr.Request = None) -> dict:
-        """Start a training run on the server (one at a time). Returns /train_status's answer."""
-        cfg = jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed)
+                    seed: int = _TC["seed"], eval_every: int = 0, request: gr.Request = None) -> dict:
+        """Start a training run on the server (one at a time). Returns /train_status's answer.
+
+        `eval_every` > 0 measures sample quality (MNIST-FID, class accuracy) every that many steps."""
+        cfg = jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
+                                eval_every)
         return _public(jobs.start(cfg, _owner(request)).snapshot(), registry)
 
     def train_status(since_step: int = 0) -> dict:
@@ -408,6 +413,10 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
                         lam = gr.Number(value=_TC["lambda_gp"], label="λ (gradient penalty)")
                         clip = gr.Number(value=_TC["clip_value"], label="Clip value c", visible=False)
                         train_seed = gr.Number(value=_TC["seed"], precision=0, minimum=0, label="Seed")
+                    eval_every = gr.Number(value=0, precision=0, minimum=0, label="Measure quality every N steps",
+                                           info="0 = off; otherwise MNIST-FID and class accuracy of 500 samples "
+                                                "(about 1 s each) plotted beside the Wasserstein estimate",
+                                           elem_id="eval-every")
                     with gr.Row():
                         start_btn = gr.Button("▶ Start", variant="primary", elem_id="train-start")
                         stop_btn = gr.Button("■ Stop", variant="stop", interactive=False, elem_id="train-stop")
@@ -423,6 +432,9 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
                     acc_plot = gr.LinePlot(x="step", y="value", color="series", title="Critic class accuracy",
                                            height=200, y_lim=[0, 1], x_title="step", y_title="", visible=False,
                                            elem_id="acc-plot")
+                    quality_plot = gr.LinePlot(x="step", y="value", color="series", height=200, visible=False,
+                                               title="Sample quality (MNIST-FID, lower is better)", x_title="step",
+                                               y_title="", elem_id="quality-plot")
                     sample = gr.Image(label="Samples from fixed noise", type="pil", interactive=False, height=420,
                                       elem_id="train-sample", elem_classes=["pixelated"])
                     run_zip = gr.DownloadButton("⬇ Download checkpoint (.zip)", visible=False, elem_id="run-zip")
@@ -462,13 +474,14 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
         all_btn.click(all_classes_view, [picker, seed, columns], [image, download], **private, **draw)
         walk_btn.click(walk_view, [picker, seed, seed_b, digit, digit_b, frames], image, **private, **draw)
 
-        train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed]
+        train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed, eval_every]
         variant.change(variant_changed, variant, [lr, n_critic, lam, clip], **private)
         start_btn.click(start_training, train_inputs, [status, start_btn, stop_btn], **private,
                         concurrency_limit=None)
         stop_btn.click(stop_training, None, [status, start_btn, stop_btn], **private, concurrency_limit=None)
         timer.tick(tick, [seen_version, seen_run],
-                   [seen_version, seen_run, status, start_btn, stop_btn, loss_plot, acc_plot, sample, run_zip,
+                   [seen_version, seen_run, status, start_btn, stop_btn, loss_plot, acc_plot, quality_plot, sample,
+                    run_zip,
                     push_box, picker], **private, concurrency_limit=None, show_progress="hidden")
         push_btn.click(push_to_hub, repo, push_out, **private)
 
@@ -501,15 +514,19 @@ def _model_widgets(entry, error: Optional[str], zip_path: Optional[str] = None) 
             gr.update(value=zip_path, visible=zip_path is not None))
 
 
-def _plot_frames(history: list[dict]):
-    """Long-format frames (step, value, series) for the two line plots."""
+def _plot_frames(history: list[dict], quality: list[dict] = ()):
+    """Long-format frames (step, value, series) for the loss, accuracy and quality plots."""
     import pandas as pd
 
-    def frame(series: dict[str, str]) -> "pd.DataFrame":
-        rows = [(h["step"], h[k], name) for h in history for k, name in series.items() if k in h]
-        return pd.DataFrame(rows, columns=["step", "value", "series"])
+    def rows(points, series: dict[str, str]) -> list[tuple]:
+        return [(h["step"], h[k], name) for h in points for k, name in series.items() if k in h]
 
-    return frame(PLOT_SERIES), frame(ACC_SERIES)
+    def frame(r: list[tuple]) -> "pd.DataFrame":
+        return pd.DataFrame(r, columns=["step", "value", "series"])
+
+    return (frame(rows(history, PLOT_SERIES)),
+            frame(rows(history, ACC_SERIES) + rows(quality, QUALITY_ACC_SERIES)),
+            frame(rows(quality, QUALITY_SERIES)))
 
 
 def _public(snap: dict, registry: Registry) -> dict:
