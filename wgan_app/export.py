@@ -44,7 +44,7 @@ def model_card(name: str, ckpt, metrics: dict, wall_s: float, command: str) -> s
     rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
     return f"""# {name}
 
-A `{m.variant}` generator of 28x28 {m.dataset} digits ({'class-conditional' if m.conditional else 'unconditional'}),
+The `{m.variant}` generator of 28x28 {m.dataset} images ({'class-conditional' if m.conditional else 'unconditional'}),
 trained by wgan_app for **{ckpt.step} generator steps** in **{wall_s / 60:.1f} minutes** of wall time on a
 {hardware()} (shared with other work while it trained, so the time is an upper bound).
 The weights are the exponential moving average of the generator, with batch-norm statistics
