@@ -134,7 +134,7 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 @torch.no_grad()
-def recalibrated(G: torch.nn.Module, cfg: TrainConfig, device: torch.device, batches: int = 20,
+def recalibrated(G: torch.nn.Module, cfg: TrainConfig, device: torch.device, batches: int = 8,
                  batch_size: int = 256) -> torch.nn.Module:
     """A copy of G whose batch-norm statistics are re-measured on its own samples.
 
@@ -263,11 +263,16 @@ def train(cfg: TrainConfig, should_stop: Callable[[], bool] = lambda: False,
         except ImportError:
             tb = None  # the CLI warns; training goes on without it
 
+    sampling_cache: dict[int, torch.nn.Module] = {}
+
     def sampling_generator() -> torch.nn.Module:
-        """What checkpoints ship and grids show: the averaged generator with its BN re-measured."""
-        if G_ema is not None:
-            return recalibrated(G_ema, cfg, device)
-        return copy.deepcopy(G).eval()
+        """What checkpoints ship and grids show: the averaged generator with its BN re-measured.
+
+        Built once per step (a sample grid, a checkpoint and an evaluation often share a step)."""
+        if step not in sampling_cache:
+            sampling_cache.clear()
+            sampling_cache[step] = recalibrated(G_ema, cfg, device) if G_ema is not None else copy.deepcopy(G).eval()
+        return sampling_cache[step]
 
     def sample_grid(net: Optional[torch.nn.Module] = None) -> np.ndarray:
         net = net or sampling_generator()
