@@ -64,6 +64,17 @@ def _shown_image(page, selector: str) -> np.ndarray | None:
     return np.asarray(Image.open(io.BytesIO(body)).convert("L"))
 
 
+
+def _wait_for_image(page, selector: str, want: np.ndarray, timeout_s: float = 60) -> np.ndarray | None:
+    """Poll until the image under `selector` equals `want` (pixels) or time runs out; the last seen."""
+    deadline, shown = time.time() + timeout_s, None
+    while time.time() < deadline:
+        shown = _shown_image(page, selector)
+        if shown is not None and shown.shape == want.shape and np.array_equal(shown, want):
+            break
+        time.sleep(0.5)
+    return shown
+
 def test_generate_digit_seven(page, acgan_ckpt, tmp_path):
     from wgan_app.ui import _view
 
@@ -75,12 +86,7 @@ def test_generate_digit_seven(page, acgan_ckpt, tmp_path):
     page.locator("#generate-btn").click()
 
     want = np.asarray(_view(digits(Sampler.load(acgan_ckpt), 7, 1234, 20)))
-    deadline, shown = time.time() + 60, None
-    while time.time() < deadline:
-        shown = _shown_image(page, "#gen-image")
-        if shown is not None and shown.shape == want.shape and np.array_equal(shown, want):
-            break
-        time.sleep(0.5)
+    shown = _wait_for_image(page, "#gen-image", want)
     page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
     assert shown is not None and np.array_equal(shown, want), "the page does not show digit 7 of seed 1234"
     expect(page.locator("#gen-download")).to_be_visible()  # and offers the PNG
@@ -93,12 +99,7 @@ def test_all_classes_and_latent_walk(page, acgan_ckpt, tmp_path):
     page.get_by_role("tab", name="All classes").click()
     page.locator("#all-classes-btn").click()
     want = np.asarray(_view(class_grid(Sampler.load(acgan_ckpt), 1234, 8)))
-    deadline, shown = time.time() + 60, None
-    while time.time() < deadline:
-        shown = _shown_image(page, "#gen-image")
-        if shown is not None and shown.shape == want.shape and np.array_equal(shown, want):
-            break
-        time.sleep(0.5)
+    shown = _wait_for_image(page, "#gen-image", want)
     page.screenshot(path=str(tmp_path / "all-classes.png"), full_page=True)
     assert shown is not None and np.array_equal(shown, want), "the all-classes grid is not shown"
 
