@@ -54,3 +54,16 @@ def test_round_trip_and_unknown_keys():
         TrainConfig.from_dict({**cfg.to_dict(), "bogus": 1})
     with pytest.raises(UserError, match="only 'acgan' is"):
         ModelConfig(variant="wgan", n_classes=10)
+
+
+def test_files_from_before_the_optional_stages_mean_the_old_networks():
+    """config.json files written before g_refine / d_layers existed describe networks without
+    those stages; today's defaults (with them) must not be read into such files."""
+    new = TrainConfig()
+    assert (new.g_refine, new.d_layers) != (0, 2)
+    old = {k: v for k, v in new.to_dict().items() if k not in ("g_refine", "d_layers")}
+    assert TrainConfig.from_dict(old).model.g_refine == 0
+    assert TrainConfig.from_dict(old).d_layers == 2
+    m = {k: v for k, v in new.model.to_dict().items() if k not in ("g_refine", "d_layers")}
+    assert (ModelConfig.from_dict(m).g_refine, ModelConfig.from_dict(m).d_layers) == (0, 2)
+    assert ModelConfig.from_dict(new.model.to_dict()) == new.model

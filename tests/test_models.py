@@ -61,3 +61,34 @@ def test_class_embedding_multiplies_z():
 def test_conditional_generator_needs_labels():
     with pytest.raises(ValueError):
         Generator(ModelConfig())(torch.randn(2, 64))
+
+
+@pytest.mark.parametrize("g_refine,d_layers", [(0, 2), (16, 2), (0, 3), (16, 3)])
+def test_optional_stages_keep_shapes_and_heads(g_refine, d_layers):
+    cfg = ModelConfig(g_width=16, d_width=8, g_refine=g_refine, d_layers=d_layers)
+    G, D = build_models(cfg)
+    z, y = torch.randn(3, 64), torch.tensor([0, 4, 9])
+    x = G(z, y)
+    score, logits = D(x)
+    assert x.shape == (3, 1, 28, 28) and score.shape == (3,) and logits.shape == (3, 10)
+    convs = [m for m in D.features if isinstance(m, nn.Conv2d)]
+    assert len(convs) == d_layers
+    assert D.score.in_features == (2 * 8 * 7 * 7 if d_layers == 2 else 4 * 8 * 4 * 4)
+    last_convs = [m for m in G.net if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert len(last_convs) == (3 if g_refine else 2)
+
+
+def test_bad_stage_settings_are_user_errors():
+    from wgan_app.errors import UserError
+
+    with pytest.raises(UserError, match="--d-layers"):
+        ModelConfig(d_layers=4)
+    with pytest.raises(UserError, match="--g-refine"):
+        TrainConfig(g_refine=-1)
+
+
+def test_synthesize_from_code_equals_forward():
+    G = Generator(ModelConfig(g_width=16, g_refine=8)).eval()
+    z, y = torch.randn(4, 64), torch.tensor([1, 2, 3, 4])
+    with torch.no_grad():
+        assert torch.equal(G(z, y), G.synthesize(G.code(z, y)))

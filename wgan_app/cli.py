@@ -41,6 +41,8 @@ HELP = {
     "z_dim": "latent size",
     "g_width": "generator width (channels at 14x14)",
     "d_width": "critic width (channels at 14x14)",
+    "g_refine": "channels of an extra 28x28 generator stage before the pixels (0 = none)",
+    "d_layers": "strided critic convolutions: 2 (to 7x7) or 3 (to 4x4 at 4x the width)",
     "d_norm": "critic normalisation: none | batch (batch is refused with the gradient penalty)",
     "seed": "random seed (training: init, data order, noise; sampling: the latents)",
     "device": "auto | cpu | cuda",

@@ -47,8 +47,10 @@ class ModelConfig:
     z_dim: int = 64
     n_classes: int = 10  # 0 = unconditional (only acgan is conditional)
     g_width: int = 64  # generator channels at 14x14; 2x that at 7x7
-    d_width: int = 32  # critic channels at 14x14; 2x that at 7x7 (the critic runs 5x per G step)
+    d_width: int = 64  # critic channels at 14x14; 2x that at 7x7
     d_norm: str = "none"  # "batch" is only allowed without a gradient penalty
+    g_refine: int = 32  # channels of an extra 28x28 generator stage; 0 = deconvolve straight to pixels
+    d_layers: int = 3  # strided critic convolutions: 2 (ends at 7x7) or 3 (ends at 4x4, 4x width)
     image_size: int = 28
     channels: int = 1
 
@@ -59,6 +61,8 @@ class ModelConfig:
         for name in ("z_dim", "g_width", "d_width"):
             _check_int(name, getattr(self, name), lo=1, hi=4096)
         _check_int("n_classes", self.n_classes, lo=0, hi=1000)
+        _check_int("g_refine", self.g_refine, lo=0, hi=4096)
+        _check_int("d_layers", self.d_layers, lo=2, hi=3)
         if (self.variant == "acgan") != (self.n_classes > 0):
             raise UserError(
                 f"variant {self.variant!r} with n_classes={self.n_classes}: only 'acgan' is "
@@ -106,8 +110,10 @@ class TrainConfig:
     ema: float = 0.999  # decay of the averaged generator used for sampling; 0 turns it off
     z_dim: int = 64
     g_width: int = 64
-    d_width: int = 32
+    d_width: int = 64
     d_norm: Optional[str] = None
+    g_refine: int = 32
+    d_layers: int = 3
     seed: int = 0
     device: str = "auto"
     amp: bool = False  # bf16 autocast on CUDA (the penalty stays fp32)
@@ -181,6 +187,8 @@ class TrainConfig:
             g_width=self.g_width,
             d_width=self.d_width,
             d_norm=self.d_norm,
+            g_refine=self.g_refine,
+            d_layers=self.d_layers,
         )
 
     def replace(self, **changes) -> "TrainConfig":
@@ -225,10 +233,16 @@ def _check_float(name, value, lo, hi, lo_open=False, hi_open=False) -> None:
         raise UserError(f"{flag(name)} must be in {lb}{lo}, {hi}{hb}, got {value}")
 
 
+# Fields added to format 1 after it first shipped. A file without them was written when the
+# networks had no such stage, so their absence means that older architecture, not today's default.
+LEGACY_DEFAULTS = {"g_refine": 0, "d_layers": 2}
+
+
 def _from_dict(cls, d: dict, what: str):
     if not isinstance(d, dict):
         raise UserError(f"{what} must be a JSON object, got {type(d).__name__}")
     names = {f.name for f in fields(cls)}
+    d = {**{k: v for k, v in LEGACY_DEFAULTS.items() if k in names}, **d}
     unknown = sorted(set(d) - names)
     if unknown:
         raise UserError(f"{what} has unknown keys {unknown}; was it written by a newer wgan_app?")

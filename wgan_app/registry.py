@@ -271,11 +271,11 @@ def latent_walk(sampler: Sampler, seed_a: int, seed_b: int, label_a: Optional[in
     if sampler.conditional:
         ya = torch.tensor(label_a if label_a is not None else 0)
         yb = torch.tensor(label_b if label_b is not None else int(ya))
-        # Generator.forward takes whole labels only, so this repeats its two lines with a blended
-        # embedding: z * embed(y) -> fc -> (B, 2w, 7, 7) -> net. Same lock as Sampler.generate.
+        # Generator.forward takes whole labels only, so the walk builds the code z * embed(y)
+        # itself with a blended embedding. Same lock as Sampler.generate.
         with sampler._lock, torch.inference_mode():
             e = torch.lerp(G.embed(ya), G.embed(yb), t[:, None])  # (frames, z_dim)
-            x = G.net(G.fc(z * e).view(frames, 2 * sampler.cfg.g_width, 7, 7))
+            x = G.synthesize(z * e)
         out = list(to_uint8(x))
     else:
         out = list(sampler.generate(z, None))
