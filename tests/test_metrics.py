@@ -182,3 +182,22 @@ def test_every_shipped_checkpoint_loads_and_samples_every_class():
             if sampler.conditional:
                 assert m["class_accuracy"] >= 0.8, (path.name, m)
             assert m["class_entropy"] >= 1.9, (path.name, m)
+
+
+def test_export_ships_a_loadable_folder_with_its_training_curve(tmp_path, data_dir):
+    from wgan_app.export import export, training_curve
+
+    ckpt = train_tiny(tmp_path / "run", data_dir, "acgan", iters=4, eval_every=1, eval_num=50)
+    curve = training_curve(ckpt.parents[1] / "metrics.jsonl", window=1)
+    logged = {json.loads(line)["step"]: json.loads(line) for line in
+              (ckpt.parents[1] / "metrics.jsonl").read_text().splitlines() if "wasserstein" in line}
+    assert [c["step"] for c in curve] == [1, 2, 3, 4]
+    assert all(c["wasserstein"] == logged[c["step"]]["wasserstein"] for c in curve)  # window 1: that step's
+    dest = export(str(ckpt.parents[1]), str(tmp_path / "shipped" / "tiny"), "python app.py --train ...",
+                  num=100, note="one thread")
+    card = (dest / "README.md").read_text()
+    assert "## Training curve" in card and "Spearman correlation" in card and "(one thread)" in card
+    assert card.count("\n| 4 |") == 1  # the last evaluation is always shown
+    assert not (dest / "training_state.pt").exists()  # the resume state stays behind
+    shipped = load_checkpoint(dest)
+    assert shipped.step == 4 and set(shipped.meta["metrics"]) == KEYS_COND
