@@ -10,6 +10,12 @@ TrainConfig's defaults for the variant. The run is evaluated every `--eval-every
 its checkpoint; evaluation happens while the training generator is paused, so only time spent
 inside the training loop counts (start-up, data loading and checkpoint writes included).
 Prints one JSON line per evaluation and a JSON summary per variant on stdout.
+
+    python bench/bench_quality.py --from-run runs/acgan-mnist
+
+reads a finished run's own evaluations (`--eval-every` during training) from its metrics.jsonl
+instead, and reports when it first met its variant's target; `time` there is the run's wall
+time, evaluations included.
 """
 
 from __future__ import annotations
@@ -98,6 +104,28 @@ def time_to_quality(variant: str, args: argparse.Namespace) -> dict:
     return result
 
 
+def from_run(run_dir: str) -> dict:
+    """The first logged evaluation of a finished run that meets its variant's target."""
+    cfg_path, log_path = Path(run_dir) / "config.json", Path(run_dir) / "metrics.jsonl"
+    if not cfg_path.is_file() or not log_path.is_file():
+        raise UserError(f"--from-run {run_dir}: not a run directory (config.json and metrics.jsonl)")
+    variant = json.loads(cfg_path.read_text())["variant"]
+    if variant not in TARGETS:
+        raise UserError(f"--from-run {run_dir} trains {variant}; targets exist for {', '.join(TARGETS)}")
+    name, reached = TARGETS[variant]
+    last_time, n_evals = 0.0, 0
+    for line in log_path.read_text().splitlines():
+        row = json.loads(line)
+        last_time = row.get("time", last_time)
+        if "eval/fid" in row:
+            n_evals += 1
+            m = {k.removeprefix("eval/"): v for k, v in row.items() if k.startswith("eval/")}
+            if reached(m):
+                return {"variant": variant, "target": name, "run": run_dir, "reached": True, "step": row["step"],
+                        "minutes": round(last_time / 60, 1), "metrics": m}
+    return {"variant": variant, "target": name, "run": run_dir, "reached": False, "evaluations": n_evals}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variant", choices=[*TARGETS, "both"], default="both")
@@ -110,7 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float, default=60.0, help="training-time cap per variant")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keep-runs", action="store_true", help="keep the temporary run directories")
+    p.add_argument("--from-run", metavar="RUN_DIR", help="report a finished run's own evaluations instead")
     args = p.parse_args(argv)
+    if args.from_run:
+        try:
+            print(json.dumps({"summary": True, **from_run(args.from_run)}))
+        except UserError as e:
+            print(f"bench_quality.py: error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if args.eval_every < 1 or args.max_minutes <= 0:
         p.error("--eval-every must be >= 1 and --max-minutes > 0")
     import torch
