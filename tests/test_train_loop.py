@@ -109,3 +109,20 @@ def test_shipped_generator_has_recalibrated_batch_norm(tmp_path, data_dir):
     G.load_state_dict(st["G_ema"])
     again = recalibrated(G, cfg, torch.device("cpu")).state_dict()
     assert torch.equal(again["net.1.running_mean"], ck.generator_state["net.1.running_mean"])  # deterministic
+
+
+def test_written_files_get_the_modes_a_plain_open_would(tmp_path, data_dir):
+    """Temp-then-rename must not leave owner-only (0600/0700) checkpoints behind."""
+    import os
+    import stat
+
+    cfg = TrainConfig(variant="wgan-gp", data_dir=str(data_dir), iters=2, run_dir=str(tmp_path / "r"), **TINY)
+    list(train(cfg))
+    (tmp_path / "plain").write_bytes(b"")
+    (tmp_path / "plain_dir").mkdir()
+    file_mode = stat.S_IMODE(os.stat(tmp_path / "plain").st_mode)
+    dir_mode = stat.S_IMODE(os.stat(tmp_path / "plain_dir").st_mode)
+    ckpt = tmp_path / "r" / "checkpoints" / "step_0000002"
+    assert stat.S_IMODE(os.stat(ckpt).st_mode) == dir_mode
+    for p in [*ckpt.iterdir(), tmp_path / "r" / "config.json", tmp_path / "r" / "samples" / "step_0000002.png"]:
+        assert stat.S_IMODE(os.stat(p).st_mode) == file_mode, p

@@ -58,6 +58,21 @@ class Checkpoint:
 # --- writing ------------------------------------------------------------------------------
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _as_if_created(path: Path, directory: bool = False) -> None:
+    """mkstemp/mkdtemp make owner-only 0600/0700 entries; give what we publish the modes a
+    plain open()/mkdir() would, so checkpoints stay readable by a container's other users."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then os.replace: all or nothing."""
     path = Path(path)
@@ -68,6 +83,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _as_if_created(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -108,6 +124,8 @@ def write_checkpoint_dir(dest: str | os.PathLike, config: dict, generator_state:
         for p in tmp.iterdir():  # durability before the rename makes it visible
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
+            _as_if_created(p)
+        _as_if_created(tmp, directory=True)
         if dest.exists():
             trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
             os.replace(dest, trash)
