@@ -78,7 +78,7 @@ def curve_section(curve: list[dict]) -> str:
     if shown[-1] is not curve[-1]:
         shown.append(curve[-1])
     cond = any(c["class_accuracy"] is not None for c in curve)
-    head = "| step | minutes | W estimate | MNIST-FID | " + ("class accuracy |" if cond else "")
+    head = "| step | minutes | W estimate | MNIST-FID |" + (" class accuracy |" if cond else "")
     rows = [head, "|---|---|---|---|" + ("---|" if cond else "")]
     for c in shown:
         acc = f" {100 * c['class_accuracy']:.1f} % |" if cond else ""
