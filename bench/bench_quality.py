@@ -35,7 +35,7 @@ from wgan_app.checkpoint import read_checkpoint_config  # noqa: E402
 from wgan_app.config import TrainConfig  # noqa: E402
 from wgan_app.errors import UserError  # noqa: E402
 from wgan_app.metrics import evaluate_checkpoint  # noqa: E402
-from wgan_app.train import CheckpointEvent, DoneEvent, train  # noqa: E402
+from wgan_app.train import CheckpointEvent, DoneEvent, read_metrics, train  # noqa: E402
 
 TARGETS = {
     "acgan": ("class_accuracy >= 0.95", lambda m: m.get("class_accuracy", 0.0) >= 0.95),
@@ -114,8 +114,7 @@ def from_run(run_dir: str) -> dict:
         raise UserError(f"--from-run {run_dir} trains {variant}; targets exist for {', '.join(TARGETS)}")
     name, reached = TARGETS[variant]
     last_time, n_evals = 0.0, 0
-    for line in log_path.read_text().splitlines():
-        row = json.loads(line)
+    for row in read_metrics(log_path):
         last_time = row.get("time", last_time)
         if "eval/fid" in row:
             n_evals += 1

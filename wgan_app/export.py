@@ -42,14 +42,10 @@ def training_curve(metrics_path: Path, window: int = 100) -> list[dict]:
     """One row per quality evaluation of a run: step, minutes, FID, class accuracy, and the
     Wasserstein estimate averaged over the `window` generator steps before it (one logged
     value is too noisy to compare)."""
-    if not metrics_path.is_file():
-        return []
+    from .train import read_metrics
+
     logs, evals = [], []
-    for line in metrics_path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a hard kill
+    for row in read_metrics(metrics_path):
         if "eval/fid" in row:
             evals.append(row)
         elif "wasserstein" in row:

@@ -180,17 +180,24 @@ def _prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
     return run_dir
 
 
+def read_metrics(path: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl ([] when there is none), skipping a line cut by a hard kill."""
+    if not Path(path).is_file():
+        return []
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return rows
+
+
 def _truncate_metrics(path: Path, step: int) -> None:
     """On resume, drop log lines from steps after the checkpoint (they will be redone)."""
     if not path.exists():
         return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            pass  # a line cut by a hard kill
+    keep = [json.dumps(r) for r in read_metrics(path) if r.get("step", 0) <= step]
     atomic_write_bytes(path, ("\n".join(keep) + "\n").encode() if keep else b"")
 
 
