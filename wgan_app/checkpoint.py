@@ -25,7 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig, TrainConfig
-from .errors import UserError
+from .errors import UserError, first_line
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -216,7 +216,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except FileNotFoundError:
         raise UserError(f"{ckpt_dir} has no {WEIGHTS_NAME}") from None
     except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{weights} is not a readable safetensors file ({_first_line(e)}); "
+        raise UserError(f"{weights} is not a readable safetensors file ({first_line(e)}); "
                         "it is truncated or damaged: re-download or re-train it") from None
     expected = Generator(model).state_dict()
     missing = sorted(set(expected) - set(state))
@@ -242,9 +242,5 @@ def load_training_state(ckpt_dir: str | os.PathLike) -> dict:
         raise UserError(f"{ckpt_dir} has no {STATE_NAME}, so it cannot be resumed "
                         "(it is a sampling-only checkpoint)") from None
     except Exception as e:
-        raise UserError(f"{p} is unreadable ({_first_line(e)}); resume from an older checkpoint "
+        raise UserError(f"{p} is unreadable ({first_line(e)}); resume from an older checkpoint "
                         "by deleting this folder") from None
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0][:200]

@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import UserError
+from .fid import feature_stats, frechet_distance
 
 MODEL_TYPE = "wgan_app-mnist-classifier"
 FORMAT_VERSION = 1
@@ -100,12 +101,6 @@ def embed(model: MnistClassifier, x: torch.Tensor, batch_size: int = 1000) -> tu
     return torch.cat(feats), torch.cat(logits)
 
 
-def feature_stats(feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (D,) and unbiased covariance (D, D), float64."""
-    f = feats.double().numpy()
-    return f.mean(axis=0), np.cov(f, rowvar=False)
-
-
 # --- training -------------------------------------------------------------------------------
 
 
@@ -169,7 +164,6 @@ def accuracy(model: MnistClassifier, x_uint8: torch.Tensor, y: torch.Tensor) -> 
 def reference_stats(model: MnistClassifier, data_dir: str, repeats: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
     """Test-split feature statistics and the train-vs-test FID floor at each of FLOOR_SIZES."""
     from .data import load_dataset, to_unit_range
-    from .metrics import frechet_distance
 
     train = load_dataset("mnist", data_dir, train=True)
     test = load_dataset("mnist", data_dir, train=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 _TV_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
@@ -61,7 +61,7 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
         except Exception as e:  # offline: URLError, socket errors, checksum failures...
             if created:
                 shutil.rmtree(created, ignore_errors=True)
-            raise UserError(f"{_missing(name, data_dir)} (download failed: {_short(e)})") from None
+            raise UserError(f"{_missing(name, data_dir)} (download failed: {first_line(e, 160)})") from None
     x = ds.data
     y = ds.targets
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 3 or tuple(x.shape[1:]) != (28, 28):
@@ -73,7 +73,3 @@ def _missing(name: str, data_dir: str) -> str:
     where = os.path.join(data_dir, _TV_NAMES[name], "raw")
     return (f"{name} not found under --data-dir {data_dir!r} (expected {where}/*-ubyte); "
             "point --data-dir at the folder that holds it, or go online to download it")
-
-
-def _short(e: Exception) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0][:160]

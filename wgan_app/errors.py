@@ -7,3 +7,8 @@ CLI, `gr.Error` for the UI. Anything else escaping is a bug and keeps its traceb
 
 class UserError(ValueError):
     """Bad input from a person: a flag, a form field, an API argument or a file they supplied."""
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-line errors."""
+    return (str(e).splitlines() or [type(e).__name__])[0][:limit]

@@ -23,12 +23,13 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .classifier import MnistClassifier, embed, feature_stats, load_classifier_dir
+from .classifier import MnistClassifier, embed, load_classifier_dir
+from .fid import feature_stats, floor_at, frechet_distance  # noqa: F401  (public here too)
 from .config import ModelConfig
 from .errors import UserError
+from .validation import check_eval_num, check_seed
 
 CLASSIFIER_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-classifier"
-MAX_NUM = 100000  # TrainConfig.eval_num's bound
 _lock = threading.Lock()
 _cache: dict[str, tuple[MnistClassifier, dict[str, np.ndarray], dict]] = {}
 
@@ -41,50 +42,6 @@ def load_classifier(path: str | Path | None = None) -> tuple[MnistClassifier, di
             _cache[key] = load_classifier_dir(key)
         model, stats, _ = _cache[key]
     return model, stats
-
-
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
-    """d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) (Dowson & Landau 1982; Heusel et al. 2017).
-
-    pytorch-fid's numerics: scipy's sqrtm, with an eps*I offset when the product is singular.
-    When few samples make a covariance rank-deficient, sqrtm can leave a large imaginary part;
-    then Tr((S1 S2)^(1/2)) comes from the eigenvalues of S1 S2 instead (real and >= 0 in exact
-    arithmetic, as S1 S2 is similar to S1^(1/2) S2 S1^(1/2)), as torchmetrics computes it.
-    """
-    from scipy import linalg
-
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"shape mismatch: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}")
-    diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if np.isfinite(covmean).all() and np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-        tr_covmean = float(np.trace(covmean).real)
-    else:
-        eig = np.linalg.eigvals(sigma1 @ sigma2).real
-        tr_covmean = float(np.sqrt(np.clip(eig, 0, None)).sum())
-    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean
-    return float(max(value, 0.0))  # round-off can push a zero distance slightly negative
-
-
-def floor_at(stats: dict[str, np.ndarray], num: int) -> float:
-    """The real-vs-real floor at `num` samples: linear in 1/N between the shipped sizes."""
-    inv_n = 1.0 / np.asarray(stats["floor_n"], np.float64)
-    fid = np.asarray(stats["floor_fid"], np.float64)
-    order = np.argsort(inv_n)
-    return float(np.interp(1.0 / num, inv_n[order], fid[order]))
-
-
-def _check_num(num) -> int:
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or not 10 <= num <= MAX_NUM:
-        raise UserError(f"number of samples (--num, --eval-num) must be a whole number between 10 and "
-                        f"{MAX_NUM}, got {num!r}")
-    return int(num)
 
 
 def image_metrics(x: torch.Tensor, labels: Optional[torch.Tensor] = None,
@@ -121,7 +78,7 @@ def evaluate_generator(G: torch.nn.Module, model_cfg: ModelConfig, num: int = 10
     from .images import to_uint8
     from .sampler import latents
 
-    num = _check_num(num)
+    num = check_eval_num(num)
     if model_cfg.dataset != "mnist":
         return {"num": num}
     device = next(G.parameters()).device
@@ -151,10 +108,8 @@ def run_eval_cli(args) -> int:
     ref = getattr(args, "checkpoint", None)
     if not ref:
         raise UserError("--checkpoint is required: a checkpoint folder, a run directory or hf://USER/REPO")
-    num = _check_num(1000 if args.num is None else args.num)
-    seed = 0 if getattr(args, "seed", None) is None else args.seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"--seed must be a whole number >= 0, got {seed!r}")
+    num = check_eval_num(1000 if args.num is None else args.num)
+    seed = 0 if getattr(args, "seed", None) is None else check_seed(args.seed, "--seed")
     if str(ref).startswith("hf://"):
         from .hub import resolve_hub_checkpoint
 

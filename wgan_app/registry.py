@@ -27,15 +27,14 @@ import numpy as np
 import torch
 
 from .checkpoint import CONFIG_NAME, STATE_NAME, WEIGHTS_NAME, load_checkpoint, resolve_checkpoint_dir
-from .errors import UserError
+from .errors import UserError, first_line
 from .images import grid, to_uint8
-from .sampler import Sampler, check_label, check_seed, latents
+from .sampler import Sampler, latents
+from .validation import MAX_GRID_COLUMNS, MAX_WALK_FRAMES, as_int, in_range
 
 SHIPPED_DEFAULT = "acgan-mnist"
 HUB_PREFIX = "hf://"
 RUN_PREFIX = "runs/"
-MAX_NUM = 100  # images per request: a 10x10 grid is the largest that stays legible
-MAX_WALK_FRAMES = 60
 TRAIN_HINT = ("No trained model is shipped yet. Train one in the **Train** tab, or run "
               "`python app.py --train --variant acgan --iters 2000` and pick its run here.")
 
@@ -50,39 +49,6 @@ class ModelEntry:
     kind: str  # "shipped" | "run" | "custom" | "hub"
     conditional: Optional[bool] = None  # None: not known before loading (hub)
     step: int = 0
-
-
-def as_int(value, name: str) -> int:
-    """A whole number from an API/form value (JSON may carry 7.0); refuses bools, text, 7.5."""
-    if isinstance(value, bool) or value is None:
-        raise UserError(f"{name} must be a whole number, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    raise UserError(f"{name} must be a whole number, got {value!r}")
-
-
-def check_num(num) -> int:
-    n = as_int(num, "number of images")
-    if not 1 <= n <= MAX_NUM:
-        raise UserError(f"number of images must be between 1 and {MAX_NUM}, got {n}")
-    return n
-
-
-def parse_seed(seed) -> int:
-    if seed is None or seed == "":
-        raise UserError("seed is required: a whole number from 0 up (press the dice for a random one)")
-    return check_seed(as_int(seed, "seed"))
-
-
-def parse_label(label, conditional: bool) -> Optional[int]:
-    """None / -1 mean "no class"; anything else must be a digit 0-9 for a conditional model."""
-    if label is None or label == "" or (not isinstance(label, bool) and label == -1):
-        return None
-    if isinstance(label, (float, np.floating)) and float(label).is_integer():
-        label = int(label)
-    return check_label(label, conditional)
 
 
 class Registry:
@@ -145,14 +111,14 @@ class Registry:
             ckpt_dir = resolve_checkpoint_dir(path)
             key = (ref, _file_key(ckpt_dir))
         except OSError as e:
-            raise UserError(f"model {ref!r} cannot be read: {_first_line(e)}") from None
+            raise UserError(f"model {ref!r} cannot be read: {first_line(e)}") from None
         with self._lock:
             cached = self._entries.get(key)
         if cached is None:
             try:
                 ckpt = load_checkpoint(ckpt_dir)
             except OSError as e:
-                cached = f"model {ref!r} cannot be read: {_first_line(e)}"
+                cached = f"model {ref!r} cannot be read: {first_line(e)}"
             except UserError as e:
                 cached = str(e)
             else:
@@ -219,7 +185,7 @@ class Registry:
         except UserError:
             raise
         except Exception as e:  # network, auth, missing repo: all one line for the person
-            raise UserError(f"could not fetch {ref}: {_first_line(e)}") from None
+            raise UserError(f"could not fetch {ref}: {first_line(e)}") from None
         with self._lock:
             self._hub_paths[ref] = path
         return path
@@ -243,9 +209,7 @@ def class_grid(sampler: Sampler, seed: int, columns: int) -> np.ndarray:
     if not sampler.conditional:
         raise UserError("this model is unconditional: it has no classes to lay out; pick a conditional "
                         "(acgan) model")
-    columns = as_int(columns, "columns")
-    if not 1 <= columns <= 10:
-        raise UserError(f"columns must be between 1 and 10, got {columns}")
+    columns = in_range(as_int(columns, "columns"), "columns", 1, MAX_GRID_COLUMNS)
     n_classes = sampler.cfg.n_classes
     z = latents(seed, columns, sampler.cfg.z_dim).repeat(n_classes, 1)  # (10*columns, z_dim)
     y = torch.arange(n_classes).repeat_interleave(columns)  # row r: class r
@@ -260,9 +224,7 @@ def latent_walk(sampler: Sampler, seed_a: int, seed_b: int, label_a: Optional[in
     straight line between two of them passes through low-norm points the generator never saw.
     The class moves by blending the two class embeddings, which the generator multiplies into z.
     """
-    frames = as_int(frames, "frames")
-    if not 2 <= frames <= MAX_WALK_FRAMES:
-        raise UserError(f"frames must be between 2 and {MAX_WALK_FRAMES}, got {frames}")
+    frames = in_range(as_int(frames, "frames"), "frames", 2, MAX_WALK_FRAMES)
     z_dim = sampler.cfg.z_dim
     za, zb = latents(seed_a, 1, z_dim)[0], latents(seed_b, 1, z_dim)[0]
     t = torch.linspace(0, 1, frames)
@@ -329,7 +291,3 @@ def _with_model(entry: ModelEntry, s: Sampler) -> ModelEntry:
     if entry.conditional is not None:
         return entry
     return ModelEntry(entry.ref, entry.path, entry.label, entry.kind, s.conditional, s.ckpt.step)
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0][:200]

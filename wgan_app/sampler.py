@@ -18,9 +18,7 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import UserError
 from .images import to_uint8
-
-MAX_SEED = 2**63 - 1
-
+from .validation import MAX_SAMPLE_NUM, MAX_SEED, check_num, check_seed, parse_label
 
 def latents(seed: int, n: int, z_dim: int, offset: int = 0) -> torch.Tensor:
     """(n, z_dim) latents; row i depends only on (seed, offset + i), not on n."""
@@ -40,24 +38,6 @@ def _mix(seed: int, index: int) -> int:
     x = (x * 0xD6E8FEB86659FD93) & (2**64 - 1)
     x ^= x >> 32
     return x & MAX_SEED
-
-
-def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise UserError(f"seed must be a whole number, got {seed!r}")
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise UserError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
-    return int(seed)
-
-
-def check_label(label, conditional: bool, n_classes: int = 10) -> Optional[int]:
-    if label is None or label == -1:
-        return None
-    if not conditional:
-        raise UserError("this model is unconditional: it takes no class label (leave the label empty)")
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= int(label) < n_classes:
-        raise UserError(f"label must be a digit 0-{n_classes - 1}, got {label!r}")
-    return int(label)
 
 
 class Sampler:
@@ -80,22 +60,24 @@ class Sampler:
 
     def sample(self, labels: Optional[Sequence[int] | int], seed: int, n: int, offset: int = 0) -> np.ndarray:
         """(n, 28, 28) uint8. `labels`: one int for all, a sequence of n, or None (unconditional)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 10000:
-            raise UserError(f"number of images must be between 1 and 10000, got {n!r}")
+        n = check_num(n, hi=MAX_SAMPLE_NUM)
         z = latents(seed, n, self.cfg.z_dim, offset)
         return self.generate(z, self.labels_tensor(labels, n))
 
     def labels_tensor(self, labels, n: int) -> Optional[torch.Tensor]:
-        if not self.conditional:
-            if labels is None or (isinstance(labels, (int, np.integer)) and labels == -1):
+        """(n,) class labels, or None for an unconditional model. A conditional model given no
+        label cycles 0..9; an unconditional one refuses any label but None / -1."""
+        if labels is None or isinstance(labels, (int, np.integer)):
+            label = parse_label(labels, self.conditional, n_classes=self.cfg.n_classes)
+            if not self.conditional:
                 return None
-            check_label(labels if isinstance(labels, (int, np.integer)) else labels[0], False)
-        if labels is None:
-            labels = [i % self.cfg.n_classes for i in range(n)]  # conditional, no label: cycle 0..9
-        elif isinstance(labels, (int, np.integer)):
-            labels = [check_label(labels, True, self.cfg.n_classes)] * n
+            labels = [i % self.cfg.n_classes for i in range(n)] if label is None else [label] * n
         else:
-            labels = [check_label(int(lab), True, self.cfg.n_classes) for lab in labels]
+            labels = [parse_label(int(lab), True, n_classes=self.cfg.n_classes) for lab in labels]
+            if not self.conditional:
+                raise UserError("this model is unconditional: it takes no class labels")
+            if None in labels:
+                raise UserError("a list of labels must hold digits only (no -1)")
             if len(labels) != n:
                 raise UserError(f"got {len(labels)} labels for {n} images")
         return torch.tensor(labels, dtype=torch.long)
