@@ -35,7 +35,8 @@ from wgan_app.checkpoint import read_checkpoint_config  # noqa: E402
 from wgan_app.config import TrainConfig  # noqa: E402
 from wgan_app.errors import UserError  # noqa: E402
 from wgan_app.metrics import evaluate_checkpoint  # noqa: E402
-from wgan_app.train import CheckpointEvent, DoneEvent, read_metrics, train  # noqa: E402
+from wgan_app.rundir import read_metrics  # noqa: E402
+from wgan_app.train import CheckpointEvent, DoneEvent, train  # noqa: E402
 
 TARGETS = {
     "acgan": ("class_accuracy >= 0.95", lambda m: m.get("class_accuracy", 0.0) >= 0.95),

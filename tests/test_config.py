@@ -67,3 +67,30 @@ def test_files_from_before_the_optional_stages_mean_the_old_networks():
     m = {k: v for k, v in new.model.to_dict().items() if k not in ("g_refine", "d_layers")}
     assert (ModelConfig.from_dict(m).g_refine, ModelConfig.from_dict(m).d_layers) == (0, 2)
     assert ModelConfig.from_dict(new.model.to_dict()) == new.model
+
+
+def test_replace_works_across_variants_and_rederives_the_recipe():
+    wgan = TrainConfig(variant="wgan")
+    gp = wgan.replace(variant="wgan-gp")
+    assert (gp.variant, gp.constraint, gp.optimizer, gp.lr, gp.n_critic, gp.d_norm, gp.critic_warmup) == \
+        ("wgan-gp", "gp", "adam", 1e-4, 5, "none", False)
+    assert gp == TrainConfig(variant="wgan-gp")
+    back = gp.replace(variant="wgan")
+    assert back == wgan and back.d_norm == "batch" and back.optimizer == "rmsprop"
+    # what the person set survives a change of variant; what the recipe set does not
+    mine = TrainConfig(variant="acgan", lr=3e-4, g_width=16).replace(n_critic=2).replace(variant="wgan-gp")
+    assert (mine.lr, mine.n_critic, mine.g_width, mine.beta2, mine.model.n_classes) == (3e-4, 2, 16, 0.9, 0)
+    assert TrainConfig(variant="gan").replace(variant="acgan").model.conditional
+    assert TrainConfig(variant="acgan").replace(constraint="clip").optimizer == "rmsprop"
+
+
+def test_train_config_composes_model_config_and_round_trips():
+    cfg = TrainConfig(variant="wgan-gp", g_width=16, z_dim=8, lr=2e-4)
+    assert isinstance(cfg.model, ModelConfig) and cfg.model.g_width == 16 and cfg.g_width == 16
+    assert TrainConfig(model=cfg.model, lr=2e-4) == cfg
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainConfig.from_dict({"model": cfg.model.to_dict() | {"n_classes": 0}, "lr": 2e-4}).g_width == 16
+    names = {f.name for f in __import__("dataclasses").fields(TrainConfig)}
+    assert not names & {"z_dim", "g_width", "d_width", "g_refine", "d_layers"}  # not repeated, composed
+    with pytest.raises(UserError, match="--constraint"):
+        TrainConfig(variant="wgan", constraint="gp")

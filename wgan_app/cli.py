@@ -8,7 +8,6 @@ tell which settings the user actually typed.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 import threading
@@ -16,47 +15,10 @@ import typing
 from pathlib import Path
 from typing import Optional
 
-from .config import TrainConfig, flag
+from .config import TrainConfig, flag, train_flags
 from .errors import UserError
+from .validation import MAX_SAMPLE_NUM, check_num, check_seed, parse_label
 
-HELP = {
-    "variant": "acgan (class-conditional WGAN-GP, default) | wgan-gp | wgan (weight clipping) | gan (BCE baseline)",
-    "dataset": "mnist | fashion-mnist",
-    "data_dir": "folder holding MNIST/raw or FashionMNIST/raw (downloaded there when missing and online)",
-    "constraint": "Lipschitz constraint: gp (gradient penalty) | clip (weight clipping); acgan takes either",
-    "iters": "generator steps to train to (with --resume: the new total)",
-    "batch_size": "images per critic and generator step",
-    "optimizer": "adam | rmsprop (default: the variant's paper recipe)",
-    "lr": "learning rate of both players (default 1e-4 gp, 5e-5 clip, 2e-4 gan)",
-    "beta1": "Adam beta1 (default 0.5)",
-    "beta2": "Adam beta2 (default 0.9 gp, 0.999 gan)",
-    "n_critic": "critic steps per generator step (default 5, 1 for gan)",
-    "critic_warmup": "100 critic steps for the first 25 generator steps and every 500th (default on for wgan)",
-    "lambda_gp": "gradient penalty weight lambda",
-    "clip_value": "weight clipping bound c",
-    "class_weight_d": "weight of the critic's class loss on real images (acgan)",
-    "class_weight_g": "weight of the generator's class loss on its samples (acgan)",
-    "lr_decay_from": "fraction of --iters after which the learning rates fall linearly to 0 (1 = constant)",
-    "ema": "decay of the averaged generator used for samples and checkpoints (0 = off)",
-    "z_dim": "latent size",
-    "g_width": "generator width (channels at 14x14)",
-    "d_width": "critic width (channels at 14x14)",
-    "g_refine": "channels of an extra 28x28 generator stage before the pixels (0 = none)",
-    "d_layers": "strided critic convolutions: 2 (to 7x7) or 3 (to 4x4 at 4x the width)",
-    "d_norm": "critic normalisation: none | batch (batch is refused with the gradient penalty)",
-    "seed": "random seed (training: init, data order, noise; sampling: the latents)",
-    "device": "auto | cpu | cuda",
-    "amp": "bf16 autocast on CUDA",
-    "max_minutes": "stop cleanly, with a checkpoint, after this many minutes",
-    "log_every": "log running averages to metrics.jsonl every N steps",
-    "sample_every": "save a sample grid from fixed noise every N steps (0 = only at the end)",
-    "save_every": "write a checkpoint every N steps (0 = only at the end)",
-    "keep_checkpoints": "how many recent checkpoints a run keeps",
-    "eval_every": "compute quality metrics every N steps (0 = off)",
-    "eval_num": "samples per quality evaluation",
-    "tensorboard": "also write TensorBoard event files (needs the tensorboard package)",
-    "run_dir": "run directory (default runs/<time>-<variant>-<dataset>)",
-}
 # Settings that may change when a run is resumed; everything else must match the run's config.
 RESUMABLE = {"iters", "lr_decay_from", "max_minutes", "device", "data_dir", "log_every", "sample_every", "save_every",
              "keep_checkpoints", "eval_every", "eval_num", "tensorboard", "amp", "run_dir"}
@@ -65,12 +27,6 @@ RESUMABLE = {"iters", "lr_decay_from", "max_minutes", "device", "data_dir", "log
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:  # one line, no usage dump
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _field_type(f: dataclasses.Field):
-    t = typing.get_type_hints(TrainConfig)[f.name]
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    return args[0] if args else t
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,13 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--push-to-hub", metavar="USER/REPO", help="upload --checkpoint to the Hugging Face Hub")
 
     t = p.add_argument_group("training (--train)")
-    for f in dataclasses.fields(TrainConfig):
-        typ = _field_type(f)
-        kw = dict(default=None, help=HELP.get(f.name, ""), dest=f.name)
+    for name, typ, help_text in train_flags():  # help text lives beside each field in config.py
+        kw = dict(default=None, help=help_text, dest=name)
         if typ is bool:
-            t.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
+            t.add_argument(flag(name), action=argparse.BooleanOptionalAction, **kw)
         else:
-            t.add_argument(flag(f.name), type=typ, metavar=f.name.upper(), **kw)
+            t.add_argument(flag(name), type=typ, metavar=name.upper(), **kw)
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir to --iters")
 
     s = p.add_argument_group("sampling (--sample, --eval, --push-to-hub)")
@@ -108,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if getattr(args, f.name) is not None}
+    given = {name: getattr(args, name) for name, _, _ in train_flags() if getattr(args, name) is not None}
     if not args.resume:
         return TrainConfig(**given)
     if not args.run_dir:
@@ -204,18 +158,6 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_label(text: str) -> Optional[int]:
-    if text is None or str(text).strip().lower() in ("all", ""):
-        return None
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise UserError(f"--label {text!r} must be a digit 0-9 or 'all'") from None
-    if not 0 <= value <= 9:
-        raise UserError(f"--label {value} must be a digit 0-9 or 'all'")
-    return value
-
-
 def open_sampler(ref: Optional[str]):
     """A Sampler for a checkpoint path or hf:// id (hub support plugs in through `hub.resolve`)."""
     from .sampler import Sampler
@@ -240,11 +182,9 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"--out {args.out!r} must end in .png or .npz")
-    num = 100 if args.num is None else args.num
-    if not 1 <= num <= 10000:
-        raise UserError(f"--num {num} must be between 1 and 10000")
-    seed = 0 if args.seed is None else args.seed
-    label = parse_label(args.label)
+    num = 100 if args.num is None else check_num(args.num, "--num", hi=MAX_SAMPLE_NUM)
+    seed = 0 if args.seed is None else check_seed(args.seed, "--seed")
+    label = parse_label(args.label, conditional=True, name="--label")  # its form, before any loading
     sampler = open_sampler(args.checkpoint)
     if label is not None and not sampler.conditional:
         raise UserError(f"--label {label}: this checkpoint is unconditional; use --label all")

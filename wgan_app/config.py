@@ -1,10 +1,11 @@
-"""Typed run configuration: the single source for CLI flags, the UI form, config.json files.
+"""Typed run configuration: the single source for CLI flags, the UI form and config.json files.
 
 `ModelConfig` is what is needed to *build* the networks (it travels with every checkpoint);
-`TrainConfig` adds the optimisation recipe. Both are frozen; a `None` hyperparameter means
-"the variant's paper default" and is filled in by `__post_init__`, so a constructed config is
-always complete and valid. Validation raises `UserError` with a message that names the field
-the way the CLI spells it.
+`TrainConfig` composes one and adds the optimisation recipe. Both are frozen and always
+complete: a recipe field left at None takes the objective's paper default when the config is
+constructed, and the config remembers which fields it filled so, so `replace(variant=...)`
+re-derives them for the new variant instead of carrying the old variant's recipe over. Validation raises `UserError` naming the field the way the CLI spells it. Each
+field's help text sits beside it (`metadata["help"]`); the CLI and the UI read it from there.
 """
 
 from __future__ import annotations
@@ -15,22 +16,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from .errors import UserError
+from .objectives import CONSTRAINTS, RECIPE_KEYS, VARIANTS, objective_class
+from .validation import MAX_SEED, N_DIGITS
 
-VARIANTS = ("acgan", "wgan-gp", "wgan", "gan")
 DATASETS = ("mnist", "fashion-mnist")
-CONSTRAINTS = ("gp", "clip", "none")
 DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("none", "batch")
-
-# Per-variant recipe defaults, straight from the papers:
-#  - WGAN-GP (Gulrajani et al. 2017, Alg. 1 + MNIST code): lambda=10, n_critic=5,
-#    Adam lr 1e-4, betas (0.5, 0.9), no batch norm in the critic.
-#  - WGAN (Arjovsky et al. 2017, Alg. 1): c=0.01, n_critic=5, RMSprop lr 5e-5, and 100 critic
-#    steps for the first 25 generator steps and every 500th (their reference code).
-#  - GAN: the non-saturating BCE GAN with the DCGAN recipe (Adam 2e-4, beta1 0.5).
-_GP = dict(optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, n_critic=5, d_norm="none", critic_warmup=False)
-_CLIP = dict(optimizer="rmsprop", lr=5e-5, beta1=0.0, beta2=0.0, n_critic=5, d_norm="batch", critic_warmup=True)
-_BCE = dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1, d_norm="batch", critic_warmup=False)
 
 
 def flag(name: str) -> str:
@@ -38,24 +29,29 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _f(default: Any, help: str, **kw) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild the generator (and critic) of a checkpoint."""
 
-    variant: str = "acgan"
-    dataset: str = "mnist"
-    z_dim: int = 64
-    n_classes: int = 10  # 0 = unconditional (only acgan is conditional)
-    g_width: int = 64  # generator channels at 14x14; 2x that at 7x7
-    d_width: int = 64  # critic channels at 14x14; 2x that at 7x7
-    d_norm: str = "none"  # "batch" is only allowed without a gradient penalty
-    g_refine: int = 32  # channels of an extra 28x28 generator stage; 0 = deconvolve straight to pixels
-    d_layers: int = 3  # strided critic convolutions: 2 (ends at 7x7) or 3 (ends at 4x4, 4x width)
-    image_size: int = 28
-    channels: int = 1
+    variant: str = _f("acgan", " | ".join(f"{c.variant} ({c.summary})" for c in VARIANTS.values()))
+    dataset: str = _f("mnist", " | ".join(DATASETS))
+    z_dim: int = _f(64, "latent size")
+    n_classes: int = _f(10, "0 = unconditional (only acgan is class-conditional)", cli=False)
+    g_width: int = _f(64, "generator width (channels at 14x14; 2x that at 7x7)")
+    d_width: int = _f(64, "critic width (channels at 14x14; 2x that at 7x7)")
+    d_norm: str = _f("none", "critic normalisation: none | batch (refused with the gradient penalty; "
+                                       "default: the variant's recipe)")
+    g_refine: int = _f(32, "channels of an extra 28x28 generator stage before the pixels (0 = none)")
+    d_layers: int = _f(3, "strided critic convolutions: 2 (to 7x7) or 3 (to 4x4 at 4x the width)")
+    image_size: int = _f(28, "image side", cli=False)
+    channels: int = _f(1, "image channels", cli=False)
 
     def __post_init__(self):
-        _check_choice("variant", self.variant, VARIANTS)
+        _check_choice("variant", self.variant, tuple(VARIANTS))
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("d_norm", self.d_norm, NORMS)
         for name in ("z_dim", "g_width", "d_width"):
@@ -63,7 +59,7 @@ class ModelConfig:
         _check_int("n_classes", self.n_classes, lo=0, hi=1000)
         _check_int("g_refine", self.g_refine, lo=0, hi=4096)
         _check_int("d_layers", self.d_layers, lo=2, hi=3)
-        if (self.variant == "acgan") != (self.n_classes > 0):
+        if objective_class(self.variant).conditional != (self.n_classes > 0):
             raise UserError(
                 f"variant {self.variant!r} with n_classes={self.n_classes}: only 'acgan' is "
                 "class-conditional (n_classes > 0); the other variants need n_classes = 0"
@@ -86,68 +82,126 @@ class ModelConfig:
         return _from_dict(cls, d, "model config")
 
 
-@dataclass(frozen=True)
+# ModelConfig fields a TrainConfig takes flat (TrainConfig(variant="wgan", g_width=32)); n_classes
+# follows from the variant, image_size and channels are fixed.
+MODEL_KNOBS = tuple(f.name for f in fields(ModelConfig) if f.metadata.get("cli", True))
+
+
+@dataclass(frozen=True, init=False)
 class TrainConfig:
-    """A training run. Fields left at None take the variant's paper default."""
+    """A training run: a ModelConfig (`model`) plus the recipe. Recipe fields left None take the
+    objective's paper default. Construct it flat: `TrainConfig(variant="wgan",
+    g_width=32, lr=1e-4)`; the model's fields are also readable flat (`cfg.variant`, `cfg.z_dim`)."""
 
-    variant: str = "acgan"
-    dataset: str = "mnist"
-    data_dir: str = "data"
-    constraint: Optional[str] = None  # gp | clip | none; acgan may choose gp or clip
-    iters: int = 2000  # generator steps
-    batch_size: int = 64
-    optimizer: Optional[str] = None  # adam | rmsprop
-    lr: Optional[float] = None  # both players
-    beta1: Optional[float] = None
-    beta2: Optional[float] = None
-    n_critic: Optional[int] = None
-    critic_warmup: Optional[bool] = None  # 100 critic steps for G steps < 25 and every 500th
-    lambda_gp: float = 10.0
-    clip_value: float = 0.01
-    class_weight_d: float = 1.0  # weight of the critic's class loss on real images (acgan)
-    class_weight_g: float = 1.0  # weight of the generator's class loss on its samples (acgan)
-    lr_decay_from: float = 1.0  # fraction of iters after which both lrs fall linearly to 0; 1 = constant
-    ema: float = 0.999  # decay of the averaged generator used for sampling; 0 turns it off
-    z_dim: int = 64
-    g_width: int = 64
-    d_width: int = 64
-    d_norm: Optional[str] = None
-    g_refine: int = 32
-    d_layers: int = 3
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False  # bf16 autocast on CUDA (the penalty stays fp32)
-    max_minutes: Optional[float] = None
-    log_every: int = 10
-    sample_every: int = 250
-    save_every: int = 500
-    keep_checkpoints: int = 2
-    eval_every: int = 0  # quality metrics every N generator steps; 0 = off
-    eval_num: int = 1000  # samples per metric evaluation
-    tensorboard: bool = False
-    run_dir: Optional[str] = None
+    model: ModelConfig
+    data_dir: str = _f("data", "folder holding MNIST/raw or FashionMNIST/raw (downloaded there on first use "
+                               "when online)")
+    constraint: Optional[str] = _f(None, "Lipschitz constraint: gp (gradient penalty) | clip (weight clipping) | "
+                                         "none (gan); acgan takes gp or clip (default gp)")
+    iters: int = _f(2000, "generator steps to train to (with --resume: the new total)")
+    batch_size: int = _f(64, "images per critic and generator step")
+    optimizer: Optional[str] = _f(None, "adam | rmsprop (default: the variant's recipe)")
+    lr: Optional[float] = _f(None, "learning rate of both players (default 1e-4 gp, 5e-5 clip, 2e-4 gan)")
+    beta1: Optional[float] = _f(None, "Adam beta1 (default 0.5)")
+    beta2: Optional[float] = _f(None, "Adam beta2 (default 0.9 gp, 0.999 gan)")
+    n_critic: Optional[int] = _f(None, "critic steps per generator step (default 5, 1 for gan)")
+    critic_warmup: Optional[bool] = _f(None, "100 critic steps for the first 25 generator steps and every 500th "
+                                             "(default on for weight clipping)")
+    lambda_gp: float = _f(10.0, "gradient penalty weight lambda")
+    clip_value: float = _f(0.01, "weight clipping bound c")
+    class_weight_d: float = _f(1.0, "weight of the critic's class loss on real images (acgan)")
+    class_weight_g: float = _f(1.0, "weight of the generator's class loss on its samples (acgan)")
+    lr_decay_from: float = _f(1.0, "fraction of --iters after which the learning rates fall linearly to 0 "
+                                   "(1 = constant)")
+    ema: float = _f(0.999, "decay of the averaged generator used for samples and checkpoints (0 = off)")
+    seed: int = _f(0, "random seed (training: init, data order, noise; sampling: the latents)")
+    device: str = _f("auto", "auto | cpu | cuda")
+    amp: bool = _f(False, "bf16 autocast on CUDA (the gradient penalty stays fp32)")
+    max_minutes: Optional[float] = _f(None, "stop cleanly, with a checkpoint, after this many minutes")
+    log_every: int = _f(10, "log running averages to metrics.jsonl every N steps")
+    sample_every: int = _f(250, "save a sample grid from fixed noise every N steps (0 = only at the end)")
+    save_every: int = _f(500, "write a checkpoint every N steps (0 = only at the end)")
+    keep_checkpoints: int = _f(2, "how many recent checkpoints a run keeps")
+    eval_every: int = _f(0, "compute quality metrics every N steps (0 = off)")
+    eval_num: int = _f(1000, "samples per quality evaluation")
+    tensorboard: bool = _f(False, "also write TensorBoard event files (needs the tensorboard package)")
+    run_dir: Optional[str] = _f(None, "run directory (default runs/<time>-<variant>-<dataset>)")
 
-    def __post_init__(self):
-        _check_choice("variant", self.variant, VARIANTS)
-        _check_choice("dataset", self.dataset, DATASETS)
-        default_constraint = {"acgan": "gp", "wgan-gp": "gp", "wgan": "clip", "gan": "none"}[self.variant]
-        constraint = self.constraint or default_constraint
-        _check_choice("constraint", constraint, CONSTRAINTS)
-        allowed = {"acgan": ("gp", "clip"), "wgan-gp": ("gp",), "wgan": ("clip",), "gan": ("none",)}[self.variant]
-        if constraint not in allowed:
-            raise UserError(
-                f"--constraint {constraint} does not apply to --variant {self.variant}; "
-                f"use {' or '.join(allowed)}"
-            )
-        recipe = {"gp": _GP, "clip": _CLIP, "none": _BCE}[constraint]
+    def __init__(self, model: Optional[ModelConfig] = None, **kw):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        set_("constraint", constraint)
-        for key, value in recipe.items():
-            if getattr(self, key) is None:
-                set_(key, value)
+        base = {k: v for k, v in (model.to_dict() if model else {}).items() if k in MODEL_KNOBS}
+        knobs = {**base, **{k: kw.pop(k) for k in MODEL_KNOBS if k in kw}}
+        variant = knobs.get("variant", "acgan")
+        _check_choice("variant", variant, tuple(VARIANTS))
+        obj = objective_class(variant)
+        for f in fields(self):
+            if f.name != "model":
+                set_(f.name, kw.pop(f.name, f.default))
+        if kw:
+            raise TypeError(f"TrainConfig got unknown settings {sorted(kw)}")
+        if self.constraint is not None:
+            _check_choice("constraint", self.constraint, CONSTRAINTS)
+            if self.constraint not in obj.constraints():
+                raise UserError(f"{flag('constraint')} {self.constraint} does not apply to --variant "
+                                f"{variant}; use {' or '.join(obj.constraints())}")
+        # Fill what was left to the recipe, and remember it (see `replace`).
+        filled = set() if self.constraint is not None else {"constraint"}
+        set_("constraint", self.constraint or obj.constraint)
+        for k, v in obj.recipe_for(self.constraint).items():
+            current = knobs.get(k) if k in MODEL_KNOBS else getattr(self, k)
+            if current is None:
+                filled.add(k)
+                if k in MODEL_KNOBS:
+                    knobs[k] = v
+                else:
+                    set_(k, v)
+        set_("model", ModelConfig(**knobs, n_classes=N_DIGITS if obj.conditional else 0))
+        set_("_recipe_filled", frozenset(filled))
+        self._validate()
 
+    def __getattr__(self, name: str) -> Any:  # flat reads of the model's fields: cfg.variant, cfg.z_dim
+        if name in MODEL_KNOBS:
+            return getattr(self.model, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def objective(self):
+        """The objective class of this variant (what it is; `objectives.build_objective` makes one)."""
+        return objective_class(self.variant)
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with `changes`. Changing the variant or constraint re-derives what came from the
+        old recipe, so `TrainConfig(variant="wgan").replace(variant="wgan-gp")` is a WGAN-GP
+        config (Adam, no critic batch norm), not the clipping recipe under another name."""
+        flat = self.to_flat()
+        rederive = ("variant" in changes and changes["variant"] != self.variant) or \
+                   ("constraint" in changes and changes["constraint"] != self.constraint)
+        if rederive:
+            flat.update({k: None for k in self._recipe_filled})
+        out = TrainConfig(**{**flat, **changes})
+        if not rederive:  # fields still equal to the recipe's defaults stay re-derivable
+            object.__setattr__(out, "_recipe_filled", out._recipe_filled | (self._recipe_filled - set(changes)))
+        return out
+
+    def to_flat(self) -> dict:
+        """Every setting by name, the model's knobs first: TrainConfig(**cfg.to_flat()) == cfg."""
+        return {**{k: getattr(self.model, k) for k in MODEL_KNOBS},
+                **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}}
+
+    def to_dict(self) -> dict:
+        """config.json's form: flat, as wgan_app has always written it."""
+        return self.to_flat()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        if isinstance(d, dict) and isinstance(d.get("model"), dict):  # a nested form is accepted too
+            d = {**{k: v for k, v in d["model"].items() if k in MODEL_KNOBS}, **{k: v for k, v in d.items()
+                                                                               if k != "model"}}
+        return _from_dict(cls, d, "training config", names=set(MODEL_KNOBS) | {f.name for f in fields(cls)})
+
+    def _validate(self) -> None:
+        _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("optimizer", self.optimizer, ("adam", "rmsprop"))
-        _check_choice("d_norm", self.d_norm, NORMS)
         _check_choice("device", self.device, DEVICES)
         if self.constraint == "gp" and self.d_norm == "batch":
             raise UserError(
@@ -157,7 +211,7 @@ class TrainConfig:
         _check_int("iters", self.iters, lo=1)
         _check_int("batch_size", self.batch_size, lo=1, hi=65536)
         _check_int("n_critic", self.n_critic, lo=1, hi=1000)
-        _check_int("seed", self.seed, lo=0, hi=2**63 - 1)
+        _check_int("seed", self.seed, lo=0, hi=MAX_SEED)
         for name in ("log_every", "sample_every", "save_every", "eval_every"):
             _check_int(name, getattr(self, name), lo=0)
         _check_int("keep_checkpoints", self.keep_checkpoints, lo=1, hi=1000)
@@ -173,37 +227,33 @@ class TrainConfig:
         _check_float("lr_decay_from", self.lr_decay_from, lo=0, hi=1)
         if self.max_minutes is not None:
             _check_float("max_minutes", self.max_minutes, lo=0, hi=1e6, lo_open=True)
-        if not isinstance(self.critic_warmup, bool):
-            raise UserError(f"{flag('critic_warmup')} must be true or false, got {self.critic_warmup!r}")
-        self.model  # builds and validates the ModelConfig
-
-    @property
-    def model(self) -> ModelConfig:
-        return ModelConfig(
-            variant=self.variant,
-            dataset=self.dataset,
-            z_dim=self.z_dim,
-            n_classes=10 if self.variant == "acgan" else 0,
-            g_width=self.g_width,
-            d_width=self.d_width,
-            d_norm=self.d_norm,
-            g_refine=self.g_refine,
-            d_layers=self.d_layers,
-        )
-
-    def replace(self, **changes) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        return _from_dict(cls, d, "training config")
+        for name in ("critic_warmup", "amp", "tensorboard"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise UserError(f"{flag(name)} must be true or false, got {value!r}")
+        for name in ("data_dir", "run_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise UserError(f"{flag(name)} must be a path, got {value!r}")
 
 
 def config_fields(cls) -> list[dataclasses.Field]:
     return list(fields(cls))
+
+
+def train_flags() -> list[tuple[str, type, str]]:
+    """(field name, value type, help) of every TrainConfig setting, model knobs first: the CLI's flags."""
+    import typing
+
+    out = []
+    for cls, names in ((ModelConfig, MODEL_KNOBS), (TrainConfig, None)):
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if (names is not None and f.name not in names) or f.name == "model":
+                continue
+            args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
+            out.append((f.name, args[0] if args else hints[f.name], f.metadata.get("help", "")))
+    return out
 
 
 # --- validation helpers: each raises a UserError naming the CLI flag -----------------------
@@ -238,10 +288,10 @@ def _check_float(name, value, lo, hi, lo_open=False, hi_open=False) -> None:
 LEGACY_DEFAULTS = {"g_refine": 0, "d_layers": 2}
 
 
-def _from_dict(cls, d: dict, what: str):
+def _from_dict(cls, d: dict, what: str, names: Optional[set] = None):
     if not isinstance(d, dict):
         raise UserError(f"{what} must be a JSON object, got {type(d).__name__}")
-    names = {f.name for f in fields(cls)}
+    names = names if names is not None else {f.name for f in fields(cls)}
     d = {**{k: v for k, v in LEGACY_DEFAULTS.items() if k in names}, **d}
     unknown = sorted(set(d) - names)
     if unknown:

@@ -46,6 +46,14 @@ class Generator(nn.Module):
             nn.Tanh(),
         )
 
+    @property
+    def z_dim(self) -> int:
+        return self.cfg.z_dim
+
+    @property
+    def n_classes(self) -> int:
+        return self.cfg.n_classes
+
     def code(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The generator's input code: z, times the class embedding when conditional. (B, z_dim)"""
         if self.embed is None:

@@ -1,0 +1,247 @@
+"""What each variant *is*: its losses, what follows a critic update, its recipe, its title.
+
+One class per objective, in the spirit of StyleGAN3's `training/loss.py`: the trainer calls
+`critic_loss`, `generator_loss` and `after_critic_update` and knows no loss. The ACGAN class
+terms are a wrapper around a Wasserstein objective. Config validation, the CLI's help, the UI's
+variant list and the model cards all read the class attributes below, so adding an objective
+(WGAN-LP, hinge) means adding one class and one line in `VARIANTS`.
+
+Networks follow one interface: G(z, y) -> x, and D(x) -> (score (B,), class logits (B, K) or
+None). Every loss is *minimised*; `stats` are detached 0-d tensors (the trainer averages them
+over a critic phase and reads them once, not once per critic step).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple, Optional
+
+import torch
+import torch.nn as nn
+
+from . import losses
+
+# Recipe keys: the optimisation settings a TrainConfig leaves at None to take from its objective.
+RECIPE_KEYS = ("optimizer", "lr", "beta1", "beta2", "n_critic", "critic_warmup", "d_norm")
+
+
+class Batch(NamedTuple):
+    """Images x (B, C, H, W) or points (B, 2), and their class labels y (B,) or None."""
+
+    x: torch.Tensor
+    y: Optional[torch.Tensor] = None
+
+
+class Scores(NamedTuple):
+    """The critic's output for one batch: linear score (B,) in fp32, class logits (B, K) or None."""
+
+    score: torch.Tensor
+    logits: Optional[torch.Tensor]
+
+
+def has_batch_norm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def critic_scores(D: nn.Module, real: Batch, fake: Batch) -> tuple[Scores, Scores]:
+    """D on real and fake batches. Without batch norm both go through D in one call (half the
+    kernel launches); with it they must not, or the fakes would change the real batch's statistics."""
+    B = real.x.shape[0]
+    if not has_batch_norm(D):
+        score, logits = D(torch.cat([real.x, fake.x.to(real.x.dtype)]))
+        score = score.float()
+        split = (None, None) if logits is None else (logits[:B], logits[B:])
+        return Scores(score[:B], split[0]), Scores(score[B:], split[1])
+    (s_real, l_real), (s_fake, l_fake) = D(real.x), D(fake.x)
+    return Scores(s_real.float(), l_real), Scores(s_fake.float(), l_fake)
+
+
+class Objective:
+    """Base class: subclasses set the class attributes and define the adversarial terms."""
+
+    variant: ClassVar[str]  # the --variant name
+    title: ClassVar[str]  # one line for people (UI list, model cards)
+    summary: ClassVar[str]  # the --help text
+    constraint: ClassVar[str]  # how the critic is kept (roughly) 1-Lipschitz: gp | clip | none
+    wasserstein: ClassVar[bool]  # the critic's score difference estimates W1
+    conditional: ClassVar[bool] = False
+    recipe: ClassVar[dict]  # the paper's optimisation recipe (RECIPE_KEYS)
+
+    # --- what config and UI read, without building anything -------------------------------
+    @classmethod
+    def constraints(cls) -> tuple[str, ...]:
+        return (cls.constraint,)
+
+    @classmethod
+    def recipe_for(cls, constraint: str) -> dict:
+        return dict(cls.recipe)
+
+    @classmethod
+    def build(cls, cfg) -> "Objective":
+        """The objective a TrainConfig asks for."""
+        return cls()
+
+    # --- what the trainer calls -------------------------------------------------------------
+    def critic_loss(self, D: nn.Module, real: Batch, fake: Batch,
+                    generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, dict]:
+        """The critic's loss on one real and one (detached) fake batch, and its stats."""
+        s_real, s_fake = critic_scores(D, real, fake)
+        return self.critic_terms(D, real, fake, s_real, s_fake, generator)
+
+    def generator_loss(self, D: nn.Module, fake: Batch) -> tuple[torch.Tensor, dict]:
+        """The generator's loss on a fake batch that carries its graph back to G."""
+        score, logits = D(fake.x)
+        return self.generator_terms(fake, Scores(score.float(), logits))
+
+    def after_critic_update(self, D: nn.Module) -> None:
+        """Runs after every critic optimiser step (weight clipping lives here)."""
+
+    def critic_terms(self, D, real: Batch, fake: Batch, s_real: Scores, s_fake: Scores,
+                     generator) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def generator_terms(self, fake: Batch, s_fake: Scores) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+
+class WGANGP(Objective):
+    """WGAN-GP (Gulrajani et al. 2017): L_D = E[D(x_fake)] - E[D(x_real)] + lambda * GP."""
+
+    variant = "wgan-gp"
+    title = "WGAN-GP: gradient penalty"
+    summary = "WGAN-GP (gradient penalty, Gulrajani et al. 2017)"
+    constraint = "gp"
+    wasserstein = True
+    # Alg. 1 and the paper's MNIST code: lambda 10, n_critic 5, Adam 1e-4 (0.5, 0.9), no critic BN.
+    recipe = dict(optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, n_critic=5, critic_warmup=False, d_norm="none")
+
+    def __init__(self, lambda_gp: float = 10.0):
+        self.lambda_gp = lambda_gp
+
+    @classmethod
+    def build(cls, cfg) -> "WGANGP":
+        return cls(cfg.lambda_gp)
+
+    def critic_terms(self, D, real, fake, s_real, s_fake, generator):
+        loss = losses.critic_loss_wgan(s_real.score, s_fake.score)
+        gp, grad_norm = losses.gradient_penalty(D, real.x, fake.x, generator=generator)
+        stats = {"wasserstein": -loss.detach(), "gp": gp.detach(), "grad_norm": grad_norm}
+        loss = loss + self.lambda_gp * gp
+        return loss, {**stats, "loss_d": loss.detach()}
+
+    def generator_terms(self, fake, s_fake):
+        loss = losses.generator_loss_wgan(s_fake.score)
+        return loss, {"loss_g": loss.detach()}
+
+
+class WGANClip(Objective):
+    """WGAN (Arjovsky et al. 2017): L_D = E[D(x_fake)] - E[D(x_real)], weights clipped to [-c, c]."""
+
+    variant = "wgan"
+    title = "WGAN: weight clipping"
+    summary = "WGAN (weight clipping, Arjovsky et al. 2017)"
+    constraint = "clip"
+    wasserstein = True
+    # Alg. 1: c 0.01, n_critic 5, RMSprop 5e-5 (no momentum), and the reference code's 100 critic
+    # steps for the first 25 generator steps and every 500th. Its DCGAN critic has batch norm.
+    recipe = dict(optimizer="rmsprop", lr=5e-5, beta1=0.0, beta2=0.0, n_critic=5, critic_warmup=True, d_norm="batch")
+
+    def __init__(self, clip_value: float = 0.01):
+        self.clip_value = clip_value
+
+    @classmethod
+    def build(cls, cfg) -> "WGANClip":
+        return cls(cfg.clip_value)
+
+    def critic_terms(self, D, real, fake, s_real, s_fake, generator):
+        loss = losses.critic_loss_wgan(s_real.score, s_fake.score)
+        return loss, {"wasserstein": -loss.detach(), "loss_d": loss.detach()}
+
+    def generator_terms(self, fake, s_fake):
+        loss = losses.generator_loss_wgan(s_fake.score)
+        return loss, {"loss_g": loss.detach()}
+
+    def after_critic_update(self, D):
+        losses.clip_weights(D, self.clip_value)
+
+
+class BCEGAN(Objective):
+    """The plain GAN baseline: BCE discriminator, non-saturating generator (Goodfellow et al. 2014)."""
+
+    variant = "gan"
+    title = "GAN: BCE baseline"
+    summary = "GAN (BCE baseline with the DCGAN recipe)"
+    constraint = "none"
+    wasserstein = False
+    recipe = dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1, critic_warmup=False, d_norm="batch")
+
+    def critic_terms(self, D, real, fake, s_real, s_fake, generator):
+        loss = losses.critic_loss_gan(s_real.score, s_fake.score)
+        return loss, {"loss_d": loss.detach()}
+
+    def generator_terms(self, fake, s_fake):
+        loss = losses.generator_loss_gan(s_fake.score)
+        return loss, {"loss_g": loss.detach()}
+
+
+class ACGAN(Objective):
+    """ACGAN-WGAN: a Wasserstein objective plus class terms on the critic's logits (Odena et al. 2017).
+
+    L_D = inner L_D + w_d * CE(logits(x_real), y_real);  L_G = inner L_G + w_g * CE(logits(G(z, y)), y).
+    """
+
+    variant = "acgan"
+    title = "ACGAN: class-conditional WGAN-GP"
+    summary = "ACGAN (class-conditional WGAN-GP, default)"
+    conditional = True
+    wasserstein = True
+    _INNER = {"gp": WGANGP, "clip": WGANClip}
+    constraint = "gp"  # the default; --constraint clip swaps the inner objective
+
+    def __init__(self, inner: Objective, class_weight_d: float = 1.0, class_weight_g: float = 1.0):
+        self.inner = inner
+        self.class_weight_d = class_weight_d
+        self.class_weight_g = class_weight_g
+
+    @classmethod
+    def constraints(cls) -> tuple[str, ...]:
+        return tuple(cls._INNER)
+
+    @classmethod
+    def recipe_for(cls, constraint: str) -> dict:
+        return cls._INNER[constraint].recipe_for(constraint)
+
+    @classmethod
+    def build(cls, cfg) -> "ACGAN":
+        return cls(cls._INNER[cfg.constraint].build(cfg), cfg.class_weight_d, cfg.class_weight_g)
+
+    def critic_terms(self, D, real, fake, s_real, s_fake, generator):
+        loss, stats = self.inner.critic_terms(D, real, fake, s_real, s_fake, generator)
+        cls_d = losses.class_loss(s_real.logits, real.y)
+        loss = loss + self.class_weight_d * cls_d
+        stats.update(class_loss_d=cls_d.detach(), loss_d=loss.detach(),
+                     class_acc=(s_real.logits.argmax(1) == real.y).float().mean())
+        return loss, stats
+
+    def generator_terms(self, fake, s_fake):
+        loss, stats = self.inner.generator_terms(fake, s_fake)
+        cls_g = losses.class_loss(s_fake.logits, fake.y)
+        loss = loss + self.class_weight_g * cls_g
+        stats.update(class_loss_g=cls_g.detach(), loss_g=loss.detach(),
+                     class_acc_fake=(s_fake.logits.argmax(1) == fake.y).float().mean())
+        return loss, stats
+
+    def after_critic_update(self, D):
+        self.inner.after_critic_update(D)
+
+
+VARIANTS: dict[str, type[Objective]] = {c.variant: c for c in (ACGAN, WGANGP, WGANClip, BCEGAN)}
+CONSTRAINTS = ("gp", "clip", "none")
+
+
+def objective_class(variant: str) -> type[Objective]:
+    return VARIANTS[variant]
+
+
+def build_objective(cfg) -> Objective:
+    """The objective of a TrainConfig."""
+    return VARIANTS[cfg.variant].build(cfg)

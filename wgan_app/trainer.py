@@ -1,0 +1,376 @@
+"""The Trainer: networks, a batch source and an objective in; events out.
+
+    trainer = Trainer(cfg, G, D, objective, data)     # eager: nothing runs yet
+    stats = trainer.step()                            # one whole generator step
+    for event in trainer.run(should_stop):            # StepEvent, SampleEvent, CheckpointEvent,
+        ...                                           # MetricEvent, DoneEvent
+
+It knows no dataset and no loss: `data.batch(B, generator) -> (x, y)`, G(z, y) -> x with
+`G.z_dim` / `G.n_classes`, D(x) -> (score, logits), and the objective (objectives.py) says what
+the losses are. So the same code trains the MNIST conv nets and 2-D MLPs. It never prints and
+never touches a UI; what a run writes to disk goes through an optional `RunDir`.
+
+Determinism: data order, noise and penalty interpolation come from two seeded generators whose
+states are part of `TrainState`, and a stop request is honoured only *between* generator steps,
+so on CPU a run that is stopped and resumed ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Protocol
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .objectives import Batch, Objective
+
+# --- events -------------------------------------------------------------------------------
+
+
+@dataclass
+class StepEvent:
+    """Averages over the last `log_every` generator steps (critic stats: over every critic update)."""
+
+    step: int
+    iters: int
+    metrics: dict[str, float]  # loss_d, loss_g, wasserstein, gp, grad_norm, class_acc, ...
+    elapsed: float  # seconds of training in this run, resumed segments included
+    steps_per_s: float
+
+
+@dataclass
+class SampleEvent:
+    step: int
+    path: Optional[Path]  # None when the trainer has no run directory
+    image: np.ndarray  # (H, W) uint8 grid from the fixed noise
+
+
+@dataclass
+class CheckpointEvent:
+    step: int
+    path: Path
+
+
+@dataclass
+class MetricEvent:
+    step: int
+    metrics: dict[str, float]  # quality metrics (see metrics.py)
+
+
+@dataclass
+class DoneEvent:
+    step: int
+    reason: str  # "finished" | "stopped" | "time limit" | "diverged"
+    run_dir: Optional[Path]
+    checkpoint: Optional[Path]
+    message: str = ""
+
+
+Event = StepEvent | SampleEvent | CheckpointEvent | MetricEvent | DoneEvent
+
+
+class BatchSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, Optional[torch.Tensor]]: ...
+
+
+# --- schedules ----------------------------------------------------------------------------
+
+
+def n_critic_at(cfg, step: int) -> int:
+    """Arjovsky et al.'s schedule: 100 critic steps for the first 25 G steps and every 500th."""
+    if cfg.critic_warmup and (step < 25 or step % 500 == 0):
+        return 100
+    return cfg.n_critic
+
+
+def lr_at(cfg, step: int) -> float:
+    """Constant lr, then (optionally) a linear fall to 0 over the last (1 - lr_decay_from) of the run."""
+    start = cfg.lr_decay_from * cfg.iters
+    if cfg.lr_decay_from >= 1 or step < start:
+        return cfg.lr
+    return cfg.lr * max(0.0, (cfg.iters - step) / max(cfg.iters - start, 1))
+
+
+@torch.no_grad()
+def update_ema(G_ema: nn.Module, G: nn.Module, decay: float, step: int) -> None:
+    """theta_ema <- d*theta_ema + (1-d)*theta, with d ramped up early so EMA doesn't lag the start."""
+    d = min(decay, (1 + step) / (10 + step))
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p, 1 - d)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):  # batch-norm running stats
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def recalibrated(G: nn.Module, cfg, device: torch.device, batches: int = 8, batch_size: int = 256) -> nn.Module:
+    """A copy of G in eval mode whose batch-norm statistics are re-measured on its own samples.
+
+    The averaged generator's weights are not the raw generator's, so the running statistics it
+    copies from G are slightly wrong for it; re-estimating them (cumulative average, fixed seed,
+    so checkpoints stay deterministic) lowers MNIST-FID measurably (83 -> 77 on one run).
+    """
+    G = copy.deepcopy(G)
+    bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return G.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over all batches
+    g = torch.Generator(device=device).manual_seed(cfg.seed + 5)
+    G.train()
+    for _ in range(batches):
+        z = torch.randn(batch_size, G.z_dim, device=device, generator=g)
+        y = torch.randint(G.n_classes, (batch_size,), device=device, generator=g) if G.n_classes else None
+        G(z, y)
+    for m in bns:
+        m.momentum = 0.1
+    return G.eval()
+
+
+def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    return torch.optim.RMSprop(params, lr=cfg.lr)  # no momentum: WGAN with clipping needs none
+
+
+# --- state --------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs. `state_dict()` is what training_state.pt holds."""
+
+    G: nn.Module
+    D: nn.Module
+    G_ema: Optional[nn.Module]
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    rng_data: torch.Generator  # batch indices
+    rng_noise: torch.Generator  # z, fake labels, penalty eps
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training before the current segment
+
+    def state_dict(self) -> dict:
+        st = {"G": self.G.state_dict(), "D": self.D.state_dict(),
+              "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+              "rng_data": self.rng_data.get_state(), "rng_noise": self.rng_noise.get_state().cpu(),
+              "step": self.step, "elapsed": self.elapsed}
+        if self.G_ema is not None:
+            st["G_ema"] = self.G_ema.state_dict()
+        return st
+
+    def load_state_dict(self, st: dict) -> None:
+        self.G.load_state_dict(st["G"])
+        self.D.load_state_dict(st["D"])
+        if self.G_ema is not None and "G_ema" in st:
+            self.G_ema.load_state_dict(st["G_ema"])
+        self.opt_g.load_state_dict(st["opt_g"])
+        self.opt_d.load_state_dict(st["opt_d"])
+        self.rng_data.set_state(st["rng_data"])
+        self.rng_noise.set_state(st["rng_noise"].to(self.rng_noise.get_state().device))
+        self.step, self.elapsed = int(st["step"]), float(st["elapsed"])
+
+
+# --- the trainer --------------------------------------------------------------------------
+
+
+class Trainer:
+    """Trains G against D under `objective` on batches of `data`, per a TrainConfig.
+
+    Optional hooks make it a full run: `run_dir` (a RunDir) receives metrics, samples and
+    checkpoints; `render(G) -> (H, W) uint8` draws the sample grid; `evaluate(G) -> dict` measures
+    quality; `checkpoint_config(step, elapsed_s) -> dict` is the config.json of a checkpoint.
+    """
+
+    def __init__(self, cfg, G: nn.Module, D: nn.Module, objective: Objective, data: BatchSource,
+                 device: torch.device | str = "cpu", *, run_dir=None,
+                 render: Optional[Callable[[nn.Module], np.ndarray]] = None,
+                 evaluate: Optional[Callable[[nn.Module], dict]] = None,
+                 checkpoint_config: Optional[Callable[[int, float], dict]] = None,
+                 resume_from: Optional[dict] = None):
+        self.cfg, self.objective, self.data = cfg, objective, data
+        self.device = torch.device(device)
+        self.run_dir, self.render, self.evaluate, self.checkpoint_config = run_dir, render, evaluate, checkpoint_config
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.ema > 0 else None
+        self.state = TrainState(
+            G, D, G_ema, make_optimizer(cfg, G.parameters()), make_optimizer(cfg, D.parameters()),
+            rng_data=torch.Generator().manual_seed(cfg.seed + 1),
+            rng_noise=torch.Generator(device=self.device).manual_seed(cfg.seed + 2))
+        if resume_from is not None:
+            self.state.load_state_dict(resume_from)
+        self.amp = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and self.device.type == "cuda"
+                    else nullcontext())
+        self._sampling: tuple[int, Optional[nn.Module]] = (-1, None)
+        self._segment_start = time.time()
+
+    @property
+    def step_count(self) -> int:
+        return self.state.step
+
+    def elapsed(self) -> float:
+        return self.state.elapsed + (time.time() - self._segment_start)
+
+    # --- one generator step ---------------------------------------------------------------
+    def noise(self, n: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        G, g = self.state.G, self.state.rng_noise
+        z = torch.randn(n, G.z_dim, device=self.device, generator=g)
+        y = torch.randint(G.n_classes, (n,), device=self.device, generator=g) if G.n_classes else None
+        return z, y
+
+    def step(self) -> dict[str, float]:
+        """One whole generator step: n_critic critic updates on fresh batches, then one G update.
+
+        Returns the critic's stats averaged over its updates and the generator's, as floats
+        (one host sync per generator step, none per critic update)."""
+        s, cfg, B = self.state, self.cfg, self.cfg.batch_size
+        G, D = s.G, s.D
+        lr = lr_at(cfg, s.step)
+        for opt in (s.opt_g, s.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+        # ---- critic -----------------------------------------------------------------------
+        D.requires_grad_(True)
+        n = n_critic_at(cfg, s.step)
+        sums: dict[str, torch.Tensor] = {}
+        for _ in range(n):
+            real = Batch(*self.data.batch(B, s.rng_data))
+            z, y_fake = self.noise(B)
+            with torch.no_grad(), self.amp:
+                fake = Batch(G(z, y_fake), y_fake)
+            with self.amp:
+                loss_d, stats = self.objective.critic_loss(D, real, fake, generator=s.rng_noise)
+            s.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            s.opt_d.step()
+            self.objective.after_critic_update(D)
+            for k, v in stats.items():
+                sums[k] = sums[k] + v.float() if k in sums else v.float()
+
+        # ---- generator --------------------------------------------------------------------
+        D.requires_grad_(False)  # no weight gradients for D in the G step
+        z, y_fake = self.noise(B)
+        with self.amp:
+            loss_g, g_stats = self.objective.generator_loss(D, Batch(G(z, y_fake), y_fake))
+        s.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        s.opt_g.step()
+        if s.G_ema is not None:
+            update_ema(s.G_ema, G, cfg.ema, s.step)
+        s.step += 1
+
+        names = [*sums, *g_stats]
+        values = torch.stack([*(v / n for v in sums.values()), *(v.float() for v in g_stats.values())])
+        return dict(zip(names, values.tolist()))
+
+    # --- what samples and checkpoints show ------------------------------------------------
+    def sampling_generator(self) -> nn.Module:
+        """The averaged generator with its batch norm re-measured (or a copy of G without EMA),
+        in eval mode. Built once per step: a grid, a checkpoint and an evaluation often share one."""
+        step, net = self._sampling
+        if step != self.state.step or net is None:
+            s = self.state
+            net = recalibrated(s.G_ema, self.cfg, self.device) if s.G_ema is not None else copy.deepcopy(s.G).eval()
+            self._sampling = (s.step, net)
+        return net
+
+    def save(self) -> Path:
+        """Write a checkpoint of the current step into the run directory."""
+        s = self.state
+        G = self.sampling_generator()
+        st = s.state_dict()
+        st["elapsed"] = self.elapsed()
+        extra = {"samples.png": _png(self.render(G))} if self.render is not None else None
+        config = self.checkpoint_config(s.step, st["elapsed"]) if self.checkpoint_config is not None else {}
+        return self.run_dir.save_checkpoint(s.step, config, G.state_dict(), st, extra_files=extra,
+                                            keep=self.cfg.keep_checkpoints)
+
+    def _sample(self) -> SampleEvent:
+        image = self.render(self.sampling_generator())
+        path = self.run_dir.write_sample(self.state.step, image) if self.run_dir is not None else None
+        return SampleEvent(self.state.step, path, image)
+
+    # --- the loop -------------------------------------------------------------------------
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+        """Train to cfg.iters (or a stop, the time limit, a divergence), yielding events.
+
+        `should_stop` is polled between generator steps only, so a stop waits for the current
+        step to finish and the checkpoint it leaves resumes exactly."""
+        cfg, s, run = self.cfg, self.state, self.run_dir
+        self._segment_start = t_start = time.time()
+        t_window, steps_window = t_start, 0
+        last_ckpt = run.latest_checkpoint() if run is not None else None
+        last_saved = s.step if last_ckpt is not None else -1
+        window: dict[str, list[float]] = {}
+        reason, message = "finished", ""
+        s.G.train()
+        s.D.train()
+        try:
+            while s.step < cfg.iters:
+                if should_stop():
+                    reason = "stopped"
+                    break
+                if cfg.max_minutes is not None and time.time() - t_start >= cfg.max_minutes * 60:
+                    reason = "time limit"
+                    break
+                stats = self.step()
+                steps_window += 1
+                if not all(math.isfinite(v) for v in stats.values()):
+                    bad = ", ".join(k for k, v in stats.items() if not math.isfinite(v))
+                    reason = "diverged"
+                    message = (f"non-finite {bad} at step {s.step}; kept the last good checkpoint "
+                               f"({last_ckpt or 'none'}). Lower --lr or raise --lambda-gp and retry")
+                    break
+                for k, v in stats.items():
+                    window.setdefault(k, []).append(v)
+
+                if (cfg.log_every and s.step % cfg.log_every == 0) or s.step == cfg.iters:
+                    now = time.time()
+                    rate = steps_window / max(now - t_window, 1e-9)
+                    t_window, steps_window = now, 0
+                    metrics = {k: sum(v) / len(v) for k, v in window.items()}
+                    window = {}
+                    elapsed = self.elapsed()
+                    if run is not None:
+                        run.log({"step": s.step, "time": round(elapsed, 3), "steps_per_s": round(rate, 4),
+                                 **{k: round(v, 6) for k, v in metrics.items()}})
+                    yield StepEvent(s.step, cfg.iters, metrics, elapsed, rate)
+
+                if self.evaluate is not None and cfg.eval_every and s.step % cfg.eval_every == 0:
+                    values = self.evaluate(self.sampling_generator())
+                    if run is not None:
+                        run.log({"step": s.step, **{f"eval/{k}": v for k, v in values.items()}})
+                    yield MetricEvent(s.step, values)
+
+                if self.render is not None and cfg.sample_every and s.step % cfg.sample_every == 0:
+                    yield self._sample()
+
+                if run is not None and cfg.save_every and s.step % cfg.save_every == 0:
+                    last_ckpt, last_saved = self.save(), s.step
+                    yield CheckpointEvent(s.step, last_ckpt)
+
+            if reason != "diverged":
+                if run is not None and last_saved != s.step:
+                    last_ckpt = self.save()
+                    yield CheckpointEvent(s.step, last_ckpt)
+                if self.render is not None and (not cfg.sample_every or s.step % cfg.sample_every):
+                    yield self._sample()
+        finally:
+            if run is not None:
+                run.close()
+        yield DoneEvent(s.step, reason, run.path if run is not None else None, last_ckpt, message)
+
+
+def _png(image: np.ndarray) -> bytes:
+    from .images import png_bytes
+
+    return png_bytes(image)
