@@ -3,9 +3,17 @@
 Training belongs to the server, not to a page: the thread keeps running when the tab that
 started it is closed or reloaded, and every visitor sees the same live history, because the
 UI only *reads* a `Job` (polled by a `gr.Timer`). Stopping is cooperative: `stop()` sets a
-`threading.Event` that `train()` checks between critic steps, so the run ends within a step
-and writes its final checkpoint. One job at a time per server (a CPU has no room for two),
+`threading.Event` that the trainer checks between generator steps, so the run ends within a
+step and writes its final checkpoint. One job at a time per server (a CPU has no room for two),
 and iterations are capped so a public deployment cannot be held forever.
+
+A job's state changes only in `Job._move`, under the job's lock, along these edges:
+
+    starting -> running -> stopping -> (finished | stopped | time limit | diverged | failed)
+    starting/running ---------------->  any final state
+    starting/running -> stopping       (a stop request; a second one changes nothing)
+
+A final state is never left, so a stop that races with the end of a run cannot wedge it.
 """
 
 from __future__ import annotations
@@ -20,17 +28,19 @@ from typing import Optional
 
 import numpy as np
 
-from .config import DATASETS, VARIANTS, TrainConfig
+from .config import DATASETS, TrainConfig
 from .errors import UserError
-from .registry import as_int
+from .objectives import VARIANTS
+from .rundir import default_run_dir
+from .validation import DEFAULT_MAX_ITERS, MAX_UI_BATCH, SPACE_MAX_ITERS, as_float, as_int  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ITERS = 5000
-SPACE_MAX_ITERS = 1000  # on a Hugging Face Space (SPACE_ID set), unless WGAN_APP_MAX_ITERS says otherwise
-MAX_BATCH = 512  # a bigger batch only makes the one CPU job slower for everyone
+MAX_BATCH = MAX_UI_BATCH
 HISTORY_POINTS = 2000  # plot points kept per run; older ones are thinned, never the newest
 FINAL_STATES = ("finished", "stopped", "time limit", "diverged", "failed")
+_EDGES = {"starting": {"running", "stopping", *FINAL_STATES}, "running": {"stopping", *FINAL_STATES},
+          "stopping": set(FINAL_STATES)}
 # What the live plot draws, in the order of its legend (train.StepEvent metric keys).
 PLOT_SERIES = {"loss_d": "critic loss", "wasserstein": "Wasserstein estimate",
                "gp": "gradient penalty", "loss_g": "generator loss"}
@@ -71,10 +81,33 @@ class Job:
 
     @property
     def running(self) -> bool:
-        return self.state not in FINAL_STATES
+        with self._lock:
+            return self.state not in FINAL_STATES
+
+    def _move(self, new: str, message: Optional[str] = None) -> bool:
+        """The only state change: along `_EDGES`, under the lock held by the caller. False if refused."""
+        if new not in _EDGES.get(self.state, ()):
+            return False
+        self.state = new
+        if message is not None:
+            self.message = message
+        if new in FINAL_STATES:
+            self.ended = time.time()
+        self.version += 1
+        return True
+
+    def request_stop(self) -> bool:
+        """Ask the run to stop after its current generator step; True if it was still running."""
+        with self._lock:
+            if self.state in FINAL_STATES:
+                return False
+            self.stop_flag.set()
+            self._move("stopping")
+            return True
 
     def eta_s(self) -> Optional[float]:
-        if not self.running or self.steps_per_s <= 0:
+        """Seconds to the end at the current rate; the caller holds the lock or reads a snapshot."""
+        if self.state in FINAL_STATES or self.steps_per_s <= 0:
             return None
         return (self.cfg.iters - self.step) / self.steps_per_s
 
@@ -95,15 +128,15 @@ class Job:
 
     # --- the thread ---------------------------------------------------------------------------
 
-    def run(self) -> None:
-        from .train import CheckpointEvent, DoneEvent, MetricEvent, SampleEvent, StepEvent, train
+    def run(self, events) -> None:
+        """The job's thread: consume the trainer's events until its DoneEvent."""
+        from .trainer import CheckpointEvent, DoneEvent, MetricEvent, SampleEvent, StepEvent
 
         try:
-            for ev in train(self.cfg, should_stop=self.stop_flag.is_set):
+            for ev in events:
                 with self._lock:
                     if isinstance(ev, StepEvent):
-                        if self.state == "starting":
-                            self.state = "running"
+                        self._move("running")
                         self.step, self.steps_per_s = ev.step, ev.steps_per_s
                         self.history.append({"step": ev.step, **ev.metrics})
                         if len(self.history) > HISTORY_POINTS:
@@ -115,31 +148,29 @@ class Job:
                     elif isinstance(ev, CheckpointEvent):
                         self.checkpoint = ev.path
                     elif isinstance(ev, DoneEvent):
-                        self.step, self.state, self.message = ev.step, ev.reason, ev.message
+                        self.step = ev.step
                         self.checkpoint = ev.checkpoint or self.checkpoint
+                        self._move(ev.reason, ev.message)
                     self.version += 1
         except UserError as e:
-            self._fail(str(e))
+            self.fail(str(e))
         except Exception as e:  # a bug: keep the server up, say so, log the traceback
             log.error("training job crashed:\n%s", traceback.format_exc())
-            self._fail(f"training crashed: {type(e).__name__}: {e}")
+            self.fail(f"training crashed: {type(e).__name__}: {e}")
         finally:
-            with self._lock:
-                if self.running:  # the generator ended without a DoneEvent
-                    self.state = "failed"
-                self.ended = time.time()
-                self.version += 1
+            self.fail("training ended without saying why")  # refused unless no final state was reached
             self.done.set()
 
-    def _fail(self, message: str) -> None:
+    def fail(self, message: str) -> None:
         with self._lock:
-            self.state, self.message = "failed", message
+            self._move("failed", message)
 
 
 class JobManager:
     """Owns at most one running Job; remembers the latest one so late visitors see its result."""
 
-    def __init__(self, runs_dir: str | Path, data_dir: str | Path, max_iters: int = DEFAULT_MAX_ITERS):
+    def __init__(self, runs_dir: str | Path, data_dir: str | Path, max_iters: int = DEFAULT_MAX_ITERS,
+                 build_trainer=None):
         if as_int(max_iters, "--max-train-iters") < 1:
             raise UserError(f"--max-train-iters must be at least 1, got {max_iters}")
         self.runs_dir = Path(runs_dir)
@@ -147,6 +178,7 @@ class JobManager:
         self.max_iters = int(max_iters)
         self._lock = threading.Lock()
         self._job: Optional[Job] = None
+        self._build_trainer = build_trainer  # None: train.build_trainer (tests pass a fake)
 
     @property
     def job(self) -> Optional[Job]:
@@ -178,57 +210,55 @@ class JobManager:
                   eval_num=EVAL_NUM)
         lr, n_critic = _blank_to_none(lr), _blank_to_none(n_critic)
         if lr is not None:
-            kw["lr"] = _as_float(lr, "learning rate")
+            kw["lr"] = as_float(lr, "learning rate")
         if n_critic is not None:
             kw["n_critic"] = as_int(_number(n_critic), "n_critic")
         if lambda_gp not in (None, ""):
-            kw["lambda_gp"] = _as_float(lambda_gp, "λ (gradient penalty weight)")
+            kw["lambda_gp"] = as_float(lambda_gp, "λ (gradient penalty weight)")
         if clip_value not in (None, ""):
-            kw["clip_value"] = _as_float(clip_value, "clip value")
+            kw["clip_value"] = as_float(clip_value, "clip value")
         cfg = TrainConfig(**kw)  # validates ranges, raising UserError naming the field
-        from .train import default_run_dir
+        return cfg.replace(run_dir=str(default_run_dir(cfg.variant, cfg.dataset, root=self.runs_dir)))
 
-        return cfg.replace(run_dir=str(default_run_dir(cfg, root=str(self.runs_dir))))
-
-    def start(self, cfg: TrainConfig, owner: str, wait_s: float = 2.0) -> Job:
+    def start(self, cfg: TrainConfig, owner: str) -> Job:
         """Start `cfg` unless a job is running (then say whose and until when).
 
-        Waits up to `wait_s` for an early failure (missing dataset, batch larger than the data),
-        so the person who pressed Start reads it as an error instead of a dead run.
+        The trainer is built here, before the thread starts, so a missing dataset or a batch
+        larger than the data reaches the person who pressed Start as an error, not a dead run.
         """
         with self._lock:
             cur = self._job
             if cur is not None and cur.running:
                 raise UserError(busy_message(cur))
-            job = Job(cfg, owner)
+            job = Job(cfg, owner)  # "starting": later Starts are busy while this one builds
             self._job = job
-            threading.Thread(target=job.run, name=f"train-{job.run_dir.name}", daemon=True).start()
-        deadline = time.time() + wait_s
-        # train() creates the run directory only once the data has loaded and the batch fits
-        while time.time() < deadline and not job.done.is_set() and not (job.run_dir / "config.json").exists():
-            job.done.wait(0.02)
-        if job.state == "failed":
-            raise UserError(f"training could not start: {job.message}")
+        build = self._build_trainer
+        if build is None:
+            from .train import build_trainer as build
+        try:
+            trainer = build(cfg)
+        except UserError as e:
+            job.fail(str(e))
+            raise UserError(f"training could not start: {e}") from None
+        except Exception as e:
+            log.error("building the trainer failed:\n%s", traceback.format_exc())
+            job.fail(f"training could not start: {type(e).__name__}: {e}")
+            raise UserError(f"training could not start ({type(e).__name__}: {e}); the server log has details") \
+                from None
+        threading.Thread(target=job.run, args=(trainer.run(job.stop_flag.is_set),),
+                         name=f"train-{job.run_dir.name}", daemon=True).start()
         return job
 
     def stop(self, wait_s: float = 2.0) -> Optional[Job]:
         """Ask the running job to stop; wait up to `wait_s` for its final checkpoint."""
         job = self._job
-        if job is None or not job.running:
-            return job
-        with job._lock:
-            job.stop_flag.set()
-            job.state = "stopping"
-            job.version += 1
-        job.done.wait(wait_s)
+        if job is not None and job.request_stop():
+            job.done.wait(wait_s)
         return job
 
     def close(self, wait_s: float = 10.0) -> None:
         """Stop and wait (server shutdown): the run keeps a checkpoint instead of dying mid-write."""
-        job = self._job
-        if job is not None and job.running:
-            job.stop_flag.set()
-            job.done.wait(wait_s)
+        self.stop(wait_s)
 
 
 def busy_message(job: Job) -> str:
@@ -268,15 +298,6 @@ def _number(value):
         except ValueError:
             return value
     return value
-
-
-def _as_float(value, name: str) -> float:
-    if isinstance(value, bool):
-        raise UserError(f"{name} must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{name} must be a number, got {value!r}") from None
 
 
 def _clock(t: float) -> str:
