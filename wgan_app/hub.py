@@ -15,7 +15,6 @@ HF_* variables (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME, HF_TOKEN) keep their usual
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import shutil
@@ -24,24 +23,16 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from .cards import SAMPLES_NAME, model_card  # noqa: F401  (model_card: public here too)
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, load_checkpoint
 from .errors import UserError
 
 SCHEME = "hf://"
-SAMPLES_NAME = "samples.png"
-LICENSE = "mit"
 # USER/REPO as the Hub accepts it: letters, digits, '-', '_', '.'; no '--' or '..'; <= 96 each.
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
 _REPO_ID = re.compile(rf"{_NAME}/{_NAME}")
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_DATASET_REPOS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist"}
-_VARIANT_TITLES = {
-    "acgan": "class-conditional WGAN-GP (ACGAN critic head)",
-    "wgan-gp": "WGAN-GP (gradient penalty, Gulrajani et al. 2017)",
-    "wgan": "WGAN (weight clipping, Arjovsky et al. 2017)",
-    "gan": "non-saturating GAN (DCGAN recipe, baseline)",
-}
 NO_TOKEN = ("pushing to the Hub needs a token with write access: set HF_TOKEN or run `hf auth login`, "
             "then try again")
 
@@ -300,119 +291,3 @@ def run_push_cli(args: argparse.Namespace) -> int:
     print(f"pushed {ckpt.path} (step {ckpt.step}) to {url}", file=sys.stderr)
     print(url)
     return 0
-
-
-# --- model card -------------------------------------------------------------------------------
-
-
-def model_card(ckpt: Checkpoint, repo_id: str = "USER/REPO") -> str:
-    """README.md for the Hub: metadata, what was trained on what, metrics, and how to load it."""
-    m = ckpt.model
-    train = ckpt.meta.get("train_config") or {}
-    metrics = _card_metrics(ckpt)
-    tags = ["wgan_app", "gan", "wgan", "image-generation", "pytorch", m.dataset.replace("-", "_"),
-            "model_hub_mixin", "pytorch_model_hub_mixin"]
-    meta = {"license": LICENSE, "tags": tags, "datasets": [_DATASET_REPOS[m.dataset]]}
-    if not m.conditional:
-        meta["pipeline_tag"] = "unconditional-image-generation"
-    kind = f"conditional on the digit class (0-{m.n_classes - 1})" if m.conditional else "unconditional"
-    lines = ["---", *_yaml(meta), "---", "",
-             f"# {repo_id.split('/')[-1]}", "",
-             f"A {_VARIANT_TITLES.get(m.variant, m.variant)} generator of 28x28 {m.dataset} images, "
-             f"{kind}, trained with wgan_app for {ckpt.step} generator steps"
-             + (" (weights: exponential moving average of the generator)." if ckpt.meta.get("ema") else "."), "",
-             f"![samples from fixed noise, one class per column]({SAMPLES_NAME})", "",
-             "## Model", "", "| field | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in m.to_dict().items()]
-    if train:
-        keys = ("variant", "dataset", "constraint", "iters", "batch_size", "optimizer", "lr", "beta1", "beta2",
-                "n_critic", "lambda_gp", "clip_value", "class_weight_d", "class_weight_g", "ema", "seed")
-        lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
-        lines += [f"| {k} | {train[k]} |" for k in keys if k in train and train[k] is not None]
-    if metrics:
-        lines += ["", f"## Metrics at step {ckpt.step}", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()]
-    lines += ["", "## Use it in wgan_app", "", "```bash",
-              f"python app.py --sample --checkpoint hf://{repo_id} --out samples.png",
-              f"WGAN_APP_MODEL=hf://{repo_id} python app.py   # the web UI, with this model as default",
-              "```", "",
-              f"In the web UI, type `hf://{repo_id}` (or `hf://{repo_id}@<commit>` to pin a revision) "
-              "into the model picker.", "",
-              "## Load it in plain PyTorch", "",
-              "The generator is a small DCGAN-style network; its definition is included so nothing else is needed "
-              "beyond `torch`, `safetensors` and `huggingface_hub`.", "",
-              "```python", _plain_pytorch_snippet(repo_id), "```", "",
-              "## Files", "",
-              f"- `{CONFIG_NAME}`: the generator's constructor arguments plus wgan_app metadata (step, EMA, "
-              "training recipe)",
-              f"- `{WEIGHTS_NAME}`: generator weights (safetensors)",
-              f"- `{SAMPLES_NAME}`: a grid of samples from fixed noise", ""]
-    return "\n".join(lines)
-
-
-def _plain_pytorch_snippet(repo_id: str) -> str:
-    from .models import Generator
-
-    source = inspect.getsource(Generator).rstrip()
-    return "\n".join([
-        "from __future__ import annotations",
-        "",
-        "import json",
-        "from types import SimpleNamespace",
-        "",
-        "import torch",
-        "import torch.nn as nn",
-        "from huggingface_hub import hf_hub_download",
-        "from safetensors.torch import load_file",
-        "",
-        f'REPO = "{repo_id}"',
-        'with open(hf_hub_download(REPO, "config.json")) as f:',
-        "    cfg = SimpleNamespace(**json.load(f))",
-        "",
-        "",
-        source,
-        "",
-        "",
-        "G = Generator(cfg).eval()",
-        'G.load_state_dict(load_file(hf_hub_download(REPO, "model.safetensors")), strict=True)',
-        "with torch.no_grad():",
-        "    z = torch.randn(10, cfg.z_dim)",
-        "    y = torch.arange(10) % cfg.n_classes if cfg.n_classes else None  # the digit of each image",
-        "    x = G(z, y)  # (10, 1, 28, 28) in [-1, 1]",
-        "images = ((x.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)  # (10, 28, 28)",
-    ])
-
-
-def _card_metrics(ckpt: Checkpoint) -> dict:
-    """The checkpoint's own metrics, else the run's last metrics.jsonl records up to its step."""
-    found: dict = {}
-    run_dir = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else None
-    log = run_dir / "metrics.jsonl" if run_dir else None
-    if log is not None and log.is_file():
-        for line in log.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line of a killed run
-            if isinstance(rec, dict) and rec.get("step", 0) <= ckpt.step:
-                found.update({k: v for k, v in rec.items()
-                              if k not in ("step", "time", "steps_per_s") and isinstance(v, (int, float))})
-    own = ckpt.meta.get("metrics")
-    if isinstance(own, dict):
-        found.update({k: v for k, v in own.items() if isinstance(v, (int, float))})
-    return found
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _yaml(meta: dict) -> list[str]:
-    """Model-card metadata as YAML; values are plain identifiers, so JSON scalars are valid YAML."""
-    out = []
-    for k, v in meta.items():
-        if isinstance(v, list):
-            out += [f"{k}:"] + [f"- {json.dumps(x)}" for x in v]
-        else:
-            out.append(f"{k}: {json.dumps(v)}")
-    return out
