@@ -76,7 +76,7 @@ def _wait_for_image(page, selector: str, want: np.ndarray, timeout_s: float = 60
     return shown
 
 def test_generate_digit_seven(page, acgan_ckpt, tmp_path):
-    from wgan_app.ui import _view
+    from wgan_app.ui.common import _view
 
     expect(page.locator("#gen-image img")).to_be_visible()  # the page draws a first grid on load
     page.locator("#digit").get_by_text("7", exact=True).click()
@@ -94,7 +94,7 @@ def test_generate_digit_seven(page, acgan_ckpt, tmp_path):
 
 def test_all_classes_and_latent_walk(page, acgan_ckpt, tmp_path):
     from wgan_app.registry import class_grid
-    from wgan_app.ui import _view
+    from wgan_app.ui.common import _view
 
     page.get_by_role("tab", name="All classes").click()
     page.locator("#all-classes-btn").click()

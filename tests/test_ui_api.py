@@ -104,7 +104,7 @@ def test_unconditional_model_takes_no_label(server):
 
 @pytest.mark.parametrize("kw, message", [
     (dict(label=10, seed=1, num=1), "label must be a digit 0-9"),
-    (dict(label=2.5, seed=1, num=1), "label must be a digit 0-9"),
+    (dict(label=2.5, seed=1, num=1), "label must be a whole number, got 2.5"),  # validation.parse_label's words
     (dict(label=1, seed=-1, num=1), "seed must be between 0"),
     (dict(label=1, seed=1.5, num=1), "seed must be a whole number"),
     (dict(label=1, seed="abc", num=1), "seed must be a whole number"),
@@ -211,7 +211,7 @@ def test_training_with_quality_evaluation_reports_fid_and_class_accuracy(server)
     assert [q["step"] for q in st["quality"]] == [2, 4]
     for q in st["quality"]:
         assert q["fid"] > q["fid_floor"] > 0 and 0 <= q["class_accuracy"] <= 1 and q["num"] == 500
-    from wgan_app.ui import _plot_frames
+    from wgan_app.ui.train_tab import _plot_frames
 
     _, acc, quality = _plot_frames(st["history"], st["quality"])
     assert set(quality["series"]) == {"MNIST-FID of samples", "real-vs-real floor"}

@@ -1,0 +1,197 @@
+"""The web UI's services, called the way its tabs and endpoints call them: no Gradio, no server.
+
+The checkpoints are the conftest's tiny ones (served as "shipped" models); training goes
+through the real `train.build_trainer` on the tiny data folder, with narrow networks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wgan_app.errors import UserError
+from wgan_app.images import grid
+from wgan_app.sampler import Sampler
+from wgan_app.ui import services
+from wgan_app.ui.services import Services, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_trainer(cfg):
+    """The real trainer, on networks narrow enough for a test (the form has no width fields)."""
+    from wgan_app.train import build_trainer
+
+    return build_trainer(cfg.replace(g_width=8, d_width=8, z_dim=16))
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory, acgan_ckpt, wgan_gp_ckpt, data_dir):
+    root = tmp_path_factory.mktemp("services")
+    shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
+    shutil.copytree(wgan_gp_ckpt, root / "checkpoints" / "wgan-gp-tiny")
+    s = Services(Settings(checkpoints_dir=root / "checkpoints", runs_dir=root / "runs", data_dir=data_dir,
+                          max_train_iters=5000), build_trainer=tiny_trainer)
+    yield s
+    s.jobs.close()
+
+
+def wait_while_running(svc, timeout_s: float = 120) -> dict:
+    deadline = time.time() + timeout_s
+    st = services.train_status(svc)
+    while st["state"] in ("starting", "running", "stopping") and time.time() < deadline:
+        time.sleep(0.1)
+        st = services.train_status(svc)
+    return st
+
+
+# --- /generate and /models ----------------------------------------------------------------------
+
+
+def test_generate_returns_the_samplers_images(svc, acgan_ckpt, wgan_gp_ckpt):
+    sampler = Sampler.load(acgan_ckpt)
+    one = services.generate(svc, "acgan-mnist", 7, 123, 1)
+    assert one.dtype == np.uint8 and one.shape == (28, 28)
+    assert np.array_equal(one, sampler.sample(7, seed=123, n=1)[0])
+    many = services.generate(svc, None, 3, 5, 12)  # no model: the default, acgan-mnist
+    assert np.array_equal(many, grid(sampler.sample(3, seed=5, n=12), nrow=10))
+    assert not np.array_equal(services.generate(svc, "acgan-mnist", 7, 124, 1), one)  # the seed matters
+    mixed = services.generate(svc, "wgan-gp-tiny", -1, 4, 3)  # an unconditional model, no class
+    assert np.array_equal(mixed, grid(Sampler.load(wgan_gp_ckpt).sample(None, seed=4, n=3), nrow=10))
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(label=11), "label must be a digit 0-9"),
+    (dict(seed=-1), "seed must be between 0"),
+    (dict(num=0), "number of images must be between 1 and 100"),
+    (dict(num=101), "number of images must be between 1 and 100"),
+    (dict(model="x" * 10_000), "unknown model 'xxx"),
+    (dict(model="y" * 300), "model 'yyy.*' cannot be read: File name too long"),  # an OSError underneath
+    (dict(model="../etc"), "unknown model '../etc'"),
+    (dict(model="wgan-gp-tiny", label=3), "unconditional"),
+])
+def test_bad_generate_input_is_a_one_line_user_error(svc, kw, message):
+    args = {"model": "acgan-mnist", "label": 1, "seed": 1, "num": 1, **kw}
+    with pytest.raises(UserError, match=message) as e:
+        services.generate(svc, **args)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300, str(e.value)
+
+
+def test_since_step_must_be_a_whole_number(svc):
+    with pytest.raises(UserError, match="since_step must be a whole number, got 'abc'") as e:
+        services.train_status(svc, since_step="abc")
+    assert "\n" not in str(e.value)
+
+
+def test_list_models_marks_the_default(svc):
+    models = {m["model"]: m for m in services.list_models(svc)}
+    assert set(models) == {"acgan-mnist", "wgan-gp-tiny"}
+    assert models["acgan-mnist"]["default"] and models["acgan-mnist"]["conditional"]
+    assert models["wgan-gp-tiny"]["conditional"] is False and not models["wgan-gp-tiny"]["default"]
+
+
+# --- the Generate tab's pictures and the model zip ------------------------------------------------
+
+
+def test_pictures_for_the_page(svc, acgan_ckpt, wgan_gp_ckpt):
+    pic, name = services.draw_digits(svc, "acgan-mnist", 7, 1234, 20)
+    assert np.array_equal(pic, grid(Sampler.load(acgan_ckpt).sample(7, seed=1234, n=20), nrow=10))
+    assert name == "acgan-mnist-digit7-seed1234-n20.png"
+    # the page disables (but keeps) the class radio for an unconditional model: the class is ignored
+    pic, name = services.draw_digits(svc, "wgan-gp-tiny", 7, 2, 1)
+    assert np.array_equal(pic, Sampler.load(wgan_gp_ckpt).sample(None, seed=2, n=1)[0])
+    assert name == "wgan-gp-tiny-mixed-seed2-n1.png"
+    pic, name = services.draw_classes(svc, "acgan-mnist", 3, 4)
+    assert pic.shape == (2 + 10 * 30, 2 + 4 * 30) and name == "acgan-mnist-all-classes-seed3.png"
+    frames, name = services.draw_walk(svc, "acgan-mnist", 3, 4, 1, 8, 6)
+    assert len(frames) == 6 + 4 and name == "acgan-mnist-walk-3-4.gif"
+    with pytest.raises(UserError, match="seed must be between 0"):
+        services.draw_walk(svc, "acgan-mnist", 3, -4, 1, 8, 6)
+
+
+def test_model_zip_holds_the_generator_only_and_is_made_once(svc):
+    entry = svc.registry.entry("acgan-mnist")
+    path = services.zip_for(svc, entry)
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+    assert {"acgan-mnist/config.json", "acgan-mnist/model.safetensors"} <= names
+    assert not any(n.endswith("training_state.pt") or "/." in n for n in names)
+    assert services.zip_for(svc, entry) == path  # cached while the checkpoint is unchanged
+
+
+# --- /train_start, /train_status, /train_stop ---------------------------------------------------------
+
+
+def train_start(svc, **kw) -> dict:
+    form = dict(variant="acgan", dataset="mnist", iters=3, batch_size=8, lr=None, n_critic=None, lambda_gp=10.0,
+                clip_value=0.01, seed=0, eval_every=0)
+    return services.train_start(svc, "a test", **{**form, **kw})
+
+
+def test_a_short_run_finishes_with_a_checkpoint_usable_as_a_model(svc):
+    st = train_start(svc, iters=3)
+    assert st["state"] in ("starting", "running", "finished") and "owner" not in st
+    st = wait_while_running(svc)
+    assert st["state"] == "finished" and st["step"] == 3, st
+    assert Path(st["checkpoint"], "model.safetensors").is_file()
+    assert st["model"] == "runs/" + Path(st["run_dir"]).name
+    assert st["model"] in {m["model"] for m in services.list_models(svc)}
+    im = services.generate(svc, st["model"], 5, 0, 1)
+    assert np.array_equal(im, Sampler.load(st["checkpoint"]).sample(5, seed=0, n=1)[0])
+    assert services.zip_for_run(svc, svc.jobs.job) is not None
+
+
+def test_start_status_stop(svc):
+    st = train_start(svc, iters=5000, seed=1)
+    assert st["state"] in ("starting", "running") and st["iters"] == 5000 and st["model"] is None
+    with pytest.raises(UserError, match="The trainer is busy: a test started acgan on mnist"):
+        train_start(svc, iters=5)
+
+    deadline = time.time() + 120
+    st = services.train_status(svc)
+    while len(st["history"]) < 3 and time.time() < deadline:
+        time.sleep(0.1)
+        st = services.train_status(svc)
+    assert st["state"] == "running" and len(st["history"]) >= 3, st
+    cut = st["history"][1]["step"]
+    newer = services.train_status(svc, since_step=cut)["history"]
+    assert newer and all(p["step"] > cut for p in newer)
+    assert services.train_status(svc, since_step=float(cut))["history"][0]["step"] > cut  # JSON may send 7.0
+
+    st = services.train_stop(svc)
+    assert st["state"] in ("stopping", "stopped"), st
+    st = wait_while_running(svc)
+    assert st["state"] == "stopped" and 0 < st["step"] < 5000, st
+    assert Path(st["checkpoint"], "model.safetensors").is_file()  # stopping keeps a checkpoint
+    assert st["model"] and st["model"] in {m["model"] for m in services.list_models(svc)}
+    assert services.train_stop(svc)["state"] == "stopped"  # a second stop changes nothing
+
+
+def test_bad_training_settings_start_nothing(svc):
+    before = svc.jobs.job
+    for kw, message in ((dict(iters=5001), "iterations must be between 1 and 5000"),
+                        (dict(variant="vae"), "variant 'vae' is not one of"),
+                        (dict(batch_size=4000), "batch size must be between 1")):
+        with pytest.raises(UserError, match=message):
+            train_start(svc, **kw)
+    assert svc.jobs.job is before
+
+
+def test_importing_and_building_load_nothing(tmp_path, acgan_ckpt):
+    code = "import sys, wgan_app.ui, wgan_app.ui.services; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr  # services need no Gradio
+    shutil.copytree(acgan_ckpt, tmp_path / "checkpoints" / "acgan-mnist")
+    fresh = Services(Settings(checkpoints_dir=tmp_path / "checkpoints", runs_dir=tmp_path / "runs"))
+    assert not fresh.registry._samplers and fresh.jobs.job is None
+    services.generate(fresh, None, 1, 1, 1)
+    assert len(fresh.registry._samplers) == 1  # the first request loads the model, once
+    services.generate(fresh, "acgan-mnist", 2, 1, 1)
+    assert len(fresh.registry._samplers) == 1

@@ -1,0 +1,104 @@
+"""The Blocks app: the two tabs, the named API endpoints, the queue; and `launch(args)`.
+
+Named API endpoints (see README "## API"): /generate, /models, /train_start, /train_status,
+/train_stop. Their names, parameters, defaults and docstrings are what clients see: keep them.
+UI-only handlers are `api_visibility="private"`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import gradio as gr
+from PIL import Image
+
+from ..config import TrainConfig
+from . import services
+from .common import _owner, friendly, launch_options
+from .generate_tab import build_generate_tab
+from .services import Services, Settings
+from .train_tab import build_train_tab
+
+
+def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
+    """Build the Blocks app. Nothing is loaded until a page or API call asks for it."""
+    s = settings or Settings.from_env()
+    svc = Services(s)
+    form = TrainConfig()  # the engine's defaults, as /train_start's defaults
+
+    # --- handlers: API-only ---------------------------------------------------------------
+
+    @friendly
+    def generate(model: Optional[str], label, seed, num) -> Image.Image:
+        """One PNG: a single 28x28 digit for num=1, else a grid of 10 per row."""
+        return Image.fromarray(services.generate(svc, model, label, seed, num))
+
+    def models() -> list[dict]:
+        """The models /generate accepts: shipped ones, finished runs of this server, the default."""
+        return services.list_models(svc)
+
+    @friendly
+    def train_start(variant: str = form.variant, dataset: str = form.dataset,
+                    iters: int = min(form.iters, s.max_train_iters), batch_size: int = form.batch_size,
+                    lr: Optional[float] = None, n_critic: Optional[int] = None,
+                    lambda_gp: float = form.lambda_gp, clip_value: float = form.clip_value,
+                    seed: int = form.seed, eval_every: int = 0, request: gr.Request = None) -> dict:
+        """Start a training run on the server (one at a time). Returns /train_status's answer.
+
+        `eval_every` > 0 measures sample quality (MNIST-FID, class accuracy) every that many steps."""
+        return services.train_start(svc, _owner(request), variant, dataset, iters, batch_size, lr, n_critic,
+                                    lambda_gp, clip_value, seed, eval_every)
+
+    @friendly
+    def train_status(since_step: int = 0) -> dict:
+        """The current (or last) run: state, step, iters, steps_per_s, eta_s, model, history.
+
+        `history` holds the logged metrics of steps after `since_step`, so a client can poll cheaply."""
+        return services.train_status(svc, since_step)
+
+    def train_stop() -> dict:
+        """Stop the running job; it saves a checkpoint and is then usable as /generate's model."""
+        return services.train_stop(svc)
+
+    # --- layout and wiring ----------------------------------------------------------------
+
+    with gr.Blocks(title="WGAN digits", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# WGAN digits\nDraw handwritten digits with Wasserstein GANs, or train one and watch it learn.")
+        picker = build_generate_tab(demo, svc)
+        build_train_tab(svc, picker)
+
+        # hidden components behind /generate: its parameters are (model, label, seed, num)
+        with gr.Row(visible=False):
+            api_model = gr.Textbox(value="", label="model")
+            api_label = gr.Number(value=-1, label="label")
+            api_seed = gr.Number(value=0, label="seed")
+            api_num = gr.Number(value=1, label="num")
+            api_out = gr.Image(type="pil", format="png", label="PNG")
+            api_btn = gr.Button()
+
+        api_btn.click(generate, [api_model, api_label, api_seed, api_num], api_out, api_name="generate", queue=False)
+        gr.api(models, api_name="models", concurrency_limit=None)
+        gr.api(train_start, api_name="train_start", concurrency_limit=None)
+        gr.api(train_status, api_name="train_status", concurrency_limit=None)
+        gr.api(train_stop, api_name="train_stop", concurrency_limit=None)
+
+    demo.queue(default_concurrency_limit=2, max_size=256)
+    demo.wgan_services = svc
+    demo.wgan_jobs, demo.wgan_registry, demo.wgan_settings = svc.jobs, svc.registry, s  # for launch() and tests
+    return demo
+
+
+def launch(args) -> int:
+    """`python app.py`: serve the UI until interrupted. Host/port: flags, then GRADIO_SERVER_* env."""
+    settings = Settings.from_env(args)
+    demo = build_demo(settings)
+    # A Space's proxy (SPACE_ID set) and a container reach the app from outside: bind 0.0.0.0 there.
+    local = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+    host = getattr(args, "host", None) or os.environ.get("GRADIO_SERVER_NAME") or local
+    port = getattr(args, "port", None) or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    try:
+        demo.launch(server_name=host, server_port=port, **launch_options())
+    finally:
+        demo.wgan_jobs.close()  # a running job writes its checkpoint before the process exits
+    return 0

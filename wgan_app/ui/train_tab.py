@@ -1,0 +1,174 @@
+"""The Train tab: a form to start the server's one training run, and a live view of it.
+
+The run belongs to the server (`jobs`), not to the page: a `gr.Timer` polls it every second, so
+a reloaded or newly opened page shows the same run, and plots are re-sent only when it changed.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..config import DATASETS, TrainConfig
+from ..errors import UserError
+from ..jobs import ACC_SERIES, MAX_BATCH, PLOT_SERIES, QUALITY_ACC_SERIES, QUALITY_SERIES, status_line
+from ..objectives import VARIANTS
+from . import services
+from .common import PRIVATE, _owner, _view, friendly
+from .services import Services
+
+VARIANT_CHOICES = [(cls.title, name) for name, cls in VARIANTS.items()]  # (what people read, --variant)
+
+
+def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
+    """Lay out the tab and its timer, and wire them; `picker` (the Generate tab's model list)
+    is offered a run once it has finished."""
+    form = TrainConfig()  # the engine's defaults, shown in the form
+    default_constraint, default_recipe = _recipe(form.variant)  # its variant's paper recipe, as placeholders
+    cap = svc.settings.max_train_iters
+
+    # --- handlers -------------------------------------------------------------------------
+
+    @friendly
+    def start_training(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed, eval_every,
+                       request: gr.Request):
+        owner = _owner(request)
+        job = svc.jobs.job
+        if job is not None and job.running and job.owner == owner:
+            raise UserError("your run is still training: press Stop first, or wait for it to finish")
+        services.train_start(svc, owner, variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value,
+                             seed, eval_every)
+        return status_line(svc.jobs.job), gr.update(interactive=False), gr.update(interactive=True)
+
+    def stop_training():
+        job = svc.jobs.stop(wait_s=2.0)
+        running = job is not None and job.running
+        return status_line(job), gr.update(interactive=not running), gr.update(interactive=running)
+
+    def tick(seen_version: int, seen_run: str) -> dict:
+        """Timer poll (every second): status always; plots and picture only when they changed.
+        Components left out of the returned dict keep what they show."""
+        job = svc.jobs.job
+        running = job is not None and job.running
+        out = {status: status_line(job), start_btn: gr.update(interactive=not running),
+               stop_btn: gr.update(interactive=running)}
+        if job is None:
+            return {**out, version_state: 0, run_state: ""}
+        snap = job.snapshot()
+        run_id = snap["run_dir"]
+        if snap["version"] == seen_version and run_id == seen_run:
+            return out
+        loss_df, acc_df, quality_df = _plot_frames(snap["history"], snap["quality"])
+        finished = not running and snap["checkpoint"] is not None
+        zip_path = services.zip_for_run(svc, job) if finished else None
+        out.update({
+            version_state: snap["version"], run_state: run_id,
+            acc_plot: gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False),
+            quality_plot: gr.update(value=quality_df, visible=True) if len(quality_df) else gr.update(visible=False),
+            run_zip: gr.update(value=zip_path, visible=zip_path is not None),
+            push_box: gr.update(visible=finished and services.hf_token_configured()),
+        })
+        if len(loss_df):  # an empty frame would fix the axes as categorical for good: send none until data exists
+            out[loss_plot] = loss_df
+        if job.sample is not None:
+            out[sample] = _view(job.sample)
+        if finished:
+            out[picker] = gr.update(choices=svc.model_choices())
+        return out
+
+    @friendly
+    def push_to_hub(repo_id):
+        return services.push_to_hub(svc, repo_id)
+
+    def variant_changed(variant):
+        constraint, recipe = _recipe(variant)
+        return (gr.update(placeholder=f"{recipe['lr']:g}"), gr.update(placeholder=f"{recipe['n_critic']}"),
+                gr.update(visible=constraint == "gp"), gr.update(visible=constraint == "clip"))
+
+    # --- layout ---------------------------------------------------------------------------
+
+    with gr.Tab("Train", id="train"):
+        with gr.Row():
+            with gr.Column(scale=2, min_width=300):
+                variant = gr.Dropdown(VARIANT_CHOICES, value=form.variant, label="Variant", elem_id="variant")
+                dataset = gr.Radio(list(DATASETS), value=form.dataset, label="Dataset")
+                iters = gr.Slider(1, cap, value=min(form.iters, cap), step=1, label="Iterations (generator steps)",
+                                  elem_id="iters", info=f"this server allows up to {cap}")
+                batch = gr.Slider(1, MAX_BATCH, value=form.batch_size, step=1, label="Batch size", elem_id="batch")
+                with gr.Row():
+                    # text boxes, because a gr.Number cannot be blank (blank = the variant's default)
+                    lr = gr.Textbox(label="Learning rate", placeholder=f"{default_recipe['lr']:g}",
+                                    info="blank = the paper's; 2e-4 with n_critic 1 is the gradient-penalty "
+                                         "models' fast CPU recipe", elem_id="lr")
+                    n_critic = gr.Textbox(label="n_critic", placeholder=f"{default_recipe['n_critic']}",
+                                          info="blank = the paper's; 1 costs a third of 5 a step",
+                                          elem_id="n-critic")
+                with gr.Row():
+                    lam = gr.Number(value=form.lambda_gp, label="λ (gradient penalty)",
+                                    visible=default_constraint == "gp")
+                    clip = gr.Number(value=form.clip_value, label="Clip value c",
+                                     visible=default_constraint == "clip")
+                    train_seed = gr.Number(value=form.seed, precision=0, minimum=0, label="Seed")
+                eval_every = gr.Number(value=0, precision=0, minimum=0, label="Measure quality every N steps",
+                                       info="0 = off; otherwise MNIST-FID and class accuracy of 500 samples "
+                                            "(about 1 s each) plotted beside the Wasserstein estimate",
+                                       elem_id="eval-every")
+                with gr.Row():
+                    start_btn = gr.Button("▶ Start", variant="primary", elem_id="train-start")
+                    stop_btn = gr.Button("■ Stop", variant="stop", interactive=False, elem_id="train-stop")
+            with gr.Column(scale=3, min_width=320):
+                status = gr.Markdown(status_line(None), elem_id="status-line")
+                loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses", height=280,
+                                        x_title="step", y_title="", elem_id="loss-plot",
+                                        color_map=dict(zip(PLOT_SERIES.values(),
+                                                           ["#d62728", "#1f77b4", "#9467bd", "#2ca02c"])))
+                gr.Markdown("<small>Wasserstein estimate = E[D(real)] − E[D(fake)]: the critic loss with its "
+                            "sign flipped, before the penalty and class terms. It shrinks as the generator "
+                            "catches up.</small>")
+                acc_plot = gr.LinePlot(x="step", y="value", color="series", title="Critic class accuracy",
+                                       height=200, y_lim=[0, 1], x_title="step", y_title="", visible=False,
+                                       elem_id="acc-plot")
+                quality_plot = gr.LinePlot(x="step", y="value", color="series", height=200, visible=False,
+                                           title="Sample quality (MNIST-FID, lower is better)", x_title="step",
+                                           y_title="", elem_id="quality-plot")
+                sample = gr.Image(label="Samples from fixed noise", type="pil", interactive=False, height=420,
+                                  elem_id="train-sample", elem_classes=["pixelated"])
+                run_zip = gr.DownloadButton("⬇ Download checkpoint (.zip)", visible=False, elem_id="run-zip")
+                with gr.Accordion("Push to Hub", open=False, visible=False) as push_box:
+                    repo = gr.Textbox(label="Repo id", placeholder="your-name/wgan-mnist")
+                    push_btn = gr.Button("Push to Hub")
+                    push_out = gr.Markdown()
+    # outside the tab: the poll runs whichever tab is showing
+    timer = gr.Timer(1.0)
+    version_state, run_state = gr.State(-1), gr.State("")  # what this page last drew
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed, eval_every]
+    variant.change(variant_changed, variant, [lr, n_critic, lam, clip], **PRIVATE)
+    start_btn.click(start_training, train_inputs, [status, start_btn, stop_btn], **PRIVATE, concurrency_limit=None)
+    stop_btn.click(stop_training, None, [status, start_btn, stop_btn], **PRIVATE, concurrency_limit=None)
+    timer.tick(tick, [version_state, run_state],
+               [version_state, run_state, status, start_btn, stop_btn, loss_plot, acc_plot, quality_plot, sample,
+                run_zip, push_box, picker], **PRIVATE, concurrency_limit=None, show_progress="hidden")
+    push_btn.click(push_to_hub, repo, push_out, **PRIVATE)
+
+
+def _recipe(variant: str) -> tuple[str, dict]:
+    """A variant's default constraint and its paper recipe (lr, n_critic...): what a blank field means."""
+    obj = VARIANTS[variant]
+    return obj.constraint, obj.recipe_for(obj.constraint)
+
+
+def _plot_frames(history: list[dict], quality: list[dict] = ()):
+    """Long-format frames (step, value, series) for the loss, accuracy and quality plots."""
+    import pandas as pd
+
+    def rows(points, series: dict[str, str]) -> list[tuple]:
+        return [(h["step"], h[k], name) for h in points for k, name in series.items() if k in h]
+
+    def frame(r: list[tuple]) -> "pd.DataFrame":
+        return pd.DataFrame(r, columns=["step", "value", "series"])
+
+    return (frame(rows(history, PLOT_SERIES)),
+            frame(rows(history, ACC_SERIES) + rows(quality, QUALITY_ACC_SERIES)),
+            frame(rows(quality, QUALITY_SERIES)))
