@@ -11,6 +11,13 @@ its checkpoint; evaluation happens while the training generator is paused, so on
 inside the training loop counts (start-up, data loading and checkpoint writes included).
 Prints one JSON line per evaluation and a JSON summary per variant on stdout.
 
+    python bench/bench_quality.py --compare-recipes 5 --variant acgan --eval-num 10000
+
+runs `python app.py --train --variant V --recipe R --max-minutes 5` (the real CLI, start-up
+included) for R = fast, then paper, back to back on the same machine, evaluates each final
+checkpoint with `--eval` and prints a table: steps, steps/s, class accuracy, MNIST-FID and its
+floor, and the ratio fast/paper. Run it on a quiet machine: nothing else on the cores.
+
     python bench/bench_quality.py --from-run runs/acgan-mnist
 
 reads a finished run's own evaluations (`--eval-every` during training) from its metrics.jsonl
@@ -126,6 +133,57 @@ def from_run(run_dir: str) -> dict:
     return {"variant": variant, "target": name, "run": run_dir, "reached": False, "evaluations": n_evals}
 
 
+def compare_recipes(variant: str, minutes: float, args: argparse.Namespace) -> list[dict]:
+    """Both recipes for the same wall time, one after the other, through the real CLI."""
+    import subprocess
+
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix=f"bench-recipes-{variant}-"))
+    try:
+        for recipe in ("fast", "paper"):
+            run = work / recipe
+            t0 = time.perf_counter()
+            r = subprocess.run([sys.executable, str(ROOT / "app.py"), "--train", "--variant", variant, "--recipe",
+                                recipe, "--max-minutes", str(minutes), "--data-dir", args.data_dir, "--run-dir",
+                                str(run)], capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if r.returncode != 0:
+                raise UserError(f"training {variant}/{recipe} failed: {r.stderr.strip().splitlines()[-1:]}")
+            e = subprocess.run([sys.executable, str(ROOT / "app.py"), "--eval", "--checkpoint", str(run), "--num",
+                                str(args.eval_num), "--seed", str(args.seed)], capture_output=True, text=True)
+            if e.returncode != 0:
+                raise UserError(f"evaluating {variant}/{recipe} failed: {e.stderr.strip()}")
+            m = json.loads(e.stdout)
+            _, meta = read_checkpoint_config(Path(m["checkpoint"]))
+            row = {"variant": variant, "recipe": recipe, "minutes": minutes, "steps": m["step"],
+                   "steps_per_s": round(m["step"] / meta["train_seconds"], 2), "command_seconds": round(wall, 1),
+                   "class_accuracy": m.get("class_accuracy"), "fid": m["fid"], "fid_floor": m["fid_floor"],
+                   "num": m["num"], "cpu": meta["hardware"]["name"], "threads": meta["hardware"]["threads"]}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    finally:
+        if not args.keep_runs:
+            shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def recipes_table(rows: list[dict]) -> str:
+    """A Markdown table of compare_recipes rows, with fast/paper ratios per variant."""
+    out = ["| variant | recipe | minutes | steps | steps/s | class accuracy | MNIST-FID (floor) |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        acc = f"{100 * r['class_accuracy']:.1f} %" if r["class_accuracy"] is not None else "—"
+        out.append(f"| {r['variant']} | {r['recipe']} | {r['minutes']:g} | {r['steps']} | {r['steps_per_s']} | "
+                   f"{acc} | {r['fid']:.1f} ({r['fid_floor']:.2f}) |")
+    for v in dict.fromkeys(r["variant"] for r in rows):
+        f, p = (next(r for r in rows if r["variant"] == v and r["recipe"] == x) for x in ("fast", "paper"))
+        out.append(f"\n{v}: fast/paper steps {f['steps'] / max(p['steps'], 1):.1f}x, "
+                   f"FID {f['fid'] / p['fid']:.2f}x" + (f", class accuracy {f['class_accuracy'] / max(p['class_accuracy'], 1e-9):.2f}x"
+                                                      if f["class_accuracy"] is not None else "")
+                   + f" ({f['cpu']}, {f['threads']} threads)")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variant", choices=[*TARGETS, "both"], default="both")
@@ -139,7 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keep-runs", action="store_true", help="keep the temporary run directories")
     p.add_argument("--from-run", metavar="RUN_DIR", help="report a finished run's own evaluations instead")
+    p.add_argument("--compare-recipes", type=float, metavar="MINUTES",
+                   help="train the fast and the paper recipe for MINUTES each through the CLI and tabulate them")
     args = p.parse_args(argv)
+    if args.compare_recipes:
+        variants = list(TARGETS) if args.variant == "both" else [args.variant]
+        try:
+            rows = [r for v in variants for r in compare_recipes(v, args.compare_recipes, args)]
+        except UserError as e:
+            print(f"bench_quality.py: error: {e}", file=sys.stderr)
+            return 2
+        print(recipes_table(rows))
+        return 0
     if args.from_run:
         try:
             print(json.dumps({"summary": True, **from_run(args.from_run)}))

@@ -1,10 +1,11 @@
 """Training and sampling throughput of each variant on this machine.
 
-    python bench/bench_train.py [--data-dir ../shared/data] [--steps 40] [--batch-size 64]
+    python bench/bench_train.py [--data-dir ../shared/data] [--steps 40] [--batch-size 64] [--recipes fast,paper]
 
-For each variant: generator steps/s and critic steps/s in steady state (the WGAN warm-up schedule
-is turned off so every step costs the same; the first log window is discarded as warm-up), and
-images/s for sampling a 100-image grid with the Sampler. Prints one JSON line per variant.
+For each variant and recipe: generator steps/s and critic steps/s in steady state (the WGAN
+warm-up schedule is turned off so every step costs the same; the first log window is discarded
+as warm-up), and images/s for sampling a 100-image grid with the Sampler. Prints one JSON line
+per variant and recipe, with the CPU it ran on.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from wgan_app.sampler import Sampler  # noqa: E402
 from wgan_app.train import DoneEvent, StepEvent, train  # noqa: E402
 
 
-def bench_variant(variant: str, args, tmp: Path) -> dict:
-    cfg = TrainConfig(variant=variant, data_dir=args.data_dir, iters=args.steps, batch_size=args.batch_size,
-                      run_dir=str(tmp / variant), log_every=args.steps // 4, sample_every=0, save_every=0,
+def bench_variant(variant: str, recipe: str, args, tmp: Path) -> dict:
+    cfg = TrainConfig(variant=variant, recipe=recipe, data_dir=args.data_dir, iters=args.steps,
+                      batch_size=args.batch_size, run_dir=str(tmp / f"{variant}-{recipe}"), log_every=args.steps // 4,
+                      sample_every=0, save_every=0,
                       **({"critic_warmup": False} if variant == "wgan" else {}))
     windows, ckpt = [], None
     for ev in train(cfg):
@@ -42,9 +44,11 @@ def bench_variant(variant: str, args, tmp: Path) -> dict:
     for r in range(reps):
         sampler.sample(None, seed=r, n=100)
     img_rate = 100 * reps / (time.perf_counter() - t0)
-    return {"variant": variant, "batch_size": cfg.batch_size, "n_critic": cfg.n_critic,
+    from wgan_app.train import cpu_name
+
+    return {"variant": variant, "recipe": recipe, "batch_size": cfg.batch_size, "n_critic": cfg.n_critic,
             "generator_steps_per_s": round(g_rate, 3), "critic_steps_per_s": round(g_rate * cfg.n_critic, 2),
-            "sample_images_per_s": round(img_rate, 1), "threads": torch.get_num_threads()}
+            "sample_images_per_s": round(img_rate, 1), "threads": torch.get_num_threads(), "cpu": cpu_name()}
 
 
 def main() -> None:
@@ -53,10 +57,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--variants", default="acgan,wgan-gp,wgan,gan")
+    p.add_argument("--recipes", default="fast,paper")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for v in args.variants.split(","):
-            print(json.dumps(bench_variant(v, args, Path(tmp))), flush=True)
+            for r in args.recipes.split(","):
+                print(json.dumps(bench_variant(v, r, args, Path(tmp))), flush=True)
 
 
 if __name__ == "__main__":

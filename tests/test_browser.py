@@ -109,6 +109,11 @@ def test_all_classes_and_latent_walk(page, acgan_ckpt, tmp_path):
     gif = Image.open(io.BytesIO(page.request.get(
         page.locator("#gen-image img").first.get_attribute("src")).body()))
     assert gif.format == "GIF" and gif.n_frames == 2 * 24 - 2
+    download = page.locator("#gen-download")  # offers this GIF, not the grid shown before it
+    expect(download).to_contain_text("Download GIF")
+    with page.expect_download() as got:
+        download.click()
+    assert got.value.suggested_filename.endswith(".gif")
 
 
 def test_unconditional_model_disables_the_class(page):
@@ -137,6 +142,10 @@ def test_train_plot_and_stop(page, tmp_path):
         box = page.locator(f"{elem} input[type=number]")
         box.fill(value)
         box.press("Enter")
+    page.locator("#lr textarea, #lr input").first.fill("0.0005")
+    page.locator("#lr textarea, #lr input").first.press("Enter")
+    plan = page.locator("#train-plan")  # before Start: what will run and for about how long
+    expect(plan).to_contain_text(re.compile(r"1000 steps of acgan \(fast recipe: lr 0\.0005.*batch 8\): about"))
     page.locator("#train-start").click()
 
     status = page.locator("#status-line")
@@ -146,6 +155,7 @@ def test_train_plot_and_stop(page, tmp_path):
     expect(page.locator("#loss-plot")).to_contain_text("Wasserstein estimate")
     expect(page.locator("#acc-plot")).to_be_visible()
     expect(page.locator("#train-sample img")).to_be_visible(timeout=120_000)  # samples from fixed noise
+    expect(page.locator("#train-sample")).to_contain_text(re.compile(r"at step \d+ \(one row per class\)"))
     assert lines.count() >= 4  # critic loss, Wasserstein estimate, gradient penalty, generator loss
     expect(status).to_contain_text(re.compile(r"step \d+/1000 .* it/s · ETA"))
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
@@ -153,6 +163,10 @@ def test_train_plot_and_stop(page, tmp_path):
     page.reload()  # the job belongs to the server: a reloaded (or newly opened) page sees it live
     page.get_by_role("tab", name="Train").click()
     expect(status).to_contain_text(re.compile("Running|Stopping"))
+    # ...and its form shows the settings of the run that is training, not the defaults
+    expect(page.locator("#lr textarea, #lr input").first).to_have_value("0.0005")
+    expect(page.locator("#iters input[type=number]")).to_have_value("1000")
+    expect(page.locator("#batch input[type=number]")).to_have_value("8")
     expect(lines.first).to_be_visible(timeout=30_000)
 
     expect(page.locator("#train-stop")).to_be_enabled()

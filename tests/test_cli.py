@@ -47,6 +47,8 @@ def test_train_leaves_the_documented_run_directory(cli_run):
     run, r = cli_run
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["variant"] == "acgan" and cfg["iters"] == 40 and cfg["lambda_gp"] == 10.0
+    assert cfg["recipe"] == "fast" and cfg["n_critic"] == 1 and cfg["class_weight_g"] == 4.0  # resolved, in the file
+    assert "training acgan on mnist (fast recipe: lr 0.0002, n_critic 1, batch 16)" in r.stderr
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines] == [10, 20, 30, 40]
     for key in ("loss_d", "loss_g", "wasserstein", "gp", "class_acc"):
@@ -184,11 +186,15 @@ def _damaged(tmp_path, acgan_ckpt, kind):
     (lambda d, t: ["--train", "--batch-size", 10**6, "--data-dir", d, "--run-dir", t / "big"], "--batch-size"),
     (lambda d, t: ["--train", "--iters", "ten", "--data-dir", d], "--iters"),
     (lambda d, t: ["--train", "--data-dir", t / "nowhere", "--run-dir", t / "r"], "--data-dir"),
+    (lambda d, t: ["--train", "--data-dir", t / "no" / "where" / "data", "--run-dir", t / "r"], "--data-dir"),
+    (lambda d, t: ["--port", 99999], "--port"),
+    (lambda d, t: ["--max-train-iters", 0], "--max-train-iters"),
     (lambda d, t: ["--train", "--resume", "--run-dir", t / "absent", "--data-dir", d], "run directory"),
     (lambda d, t: ["--train", "--resume", "--data-dir", d], "--run-dir"),
     (lambda d, t: ["--sample", "--checkpoint", t / "missing", "--out", t / "o.png"], "does not exist"),
     (lambda d, t: ["--sample", "--out", t / "o.png"], "--checkpoint"),
 ], ids=["variant", "dataset", "iters0", "iters-neg", "batch0", "batch-too-big", "iters-text", "data-dir",
+        "data-dir-nested", "port", "max-train-iters-0",
         "resume-missing", "resume-no-dir", "ckpt-missing", "ckpt-none"])
 def test_bad_input_one_line_exit_2_nothing_written(argv_fn, needle, data_dir, tmp_path, capsys):
     argv = argv_fn(data_dir, tmp_path)
@@ -212,11 +218,13 @@ def test_bad_checkpoints_are_explained(kind, needle, acgan_ckpt, tmp_path, capsy
 
 @pytest.mark.parametrize("argv_tail, needle", [
     (["--label", 10], "--label"), (["--label", "seven"], "--label"), (["--num", 0], "--num"),
-    (["--out", "x.jpg"], ".png or .npz"), (["--seed", -1], "seed")])
-def test_bad_sampling_flags(argv_tail, needle, acgan_ckpt, tmp_path, capsys):
+    (["--out", "x.jpg"], ".png or .npz"), (["--seed", -1], "seed"),
+    (["--out", "/proc/nope/x.png"], "cannot be written"), (["--out", "README.md/x.png"], "cannot be written")])
+def test_bad_sampling_flags(argv_tail, needle, acgan_ckpt, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # "README.md/x.png": --out under a file
     argv = ["--sample", "--checkpoint", acgan_ckpt, "--out", tmp_path / "o.png", *argv_tail]
     code, err = run_main(argv, capsys)
-    assert code == 2 and needle in err
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.png").exists()
 
 
@@ -225,3 +233,36 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--iters" in r.stderr
     r = app("--bogus-flag")
     assert r.returncode == 2 and "--bogus-flag" in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_max_minutes_alone_runs_until_the_time_limit_with_a_time_bar(tmp_path, data_dir):
+    run = tmp_path / "timed"
+    r = app("--train", "--max-minutes", 0.05, "--data-dir", data_dir, "--run-dir", run, "--log-every", 1, *TINY)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.replace("\r", "\n").splitlines()
+    assert lines[0].startswith("training acgan on mnist (fast recipe") and "for 0.05 min" in lines[0]
+    assert any(l.strip().endswith("s]") or "/3 s" in l for l in lines), "the bar counts seconds"
+    assert "time limit at step" in r.stderr
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["iters"] >= 10**9 and cfg["max_minutes"] == 0.05  # no step limit was invented
+
+
+def test_help_shows_defaults_and_what_each_recipe_resolves_to():
+    r = app("--help")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0
+    assert "--recipe RECIPE fast (best quality per CPU-minute" in text and "(default: fast)" in text
+    assert "(default: 0.999)" not in text and "(default: from --recipe)" in text
+    assert "(default: 2000)" in text and "(default: 500)" in text  # iters, save_every: no longer hidden
+    from wgan_app.config import TrainConfig
+
+    for variant in ("acgan", "wgan-gp", "wgan", "gan"):
+        for recipe in ("fast", "paper"):
+            c = TrainConfig(variant=variant, recipe=recipe)
+            assert f"{variant} {recipe} lr={c.lr} n_critic={c.n_critic}" in text
+
+
+def test_out_that_is_a_directory_is_refused(acgan_ckpt, tmp_path, capsys):
+    (tmp_path / "grid.png").mkdir()
+    code, err = run_main(["--sample", "--checkpoint", acgan_ckpt, "--out", tmp_path / "grid.png"], capsys)
+    assert code == 2 and "is a directory" in err and not list((tmp_path / "grid.png").iterdir())

@@ -7,16 +7,17 @@ from wgan_app.errors import UserError
 
 
 def test_variant_defaults_follow_the_papers():
-    gp = TrainConfig(variant="wgan-gp")
+    gp = TrainConfig(variant="wgan-gp", recipe="paper")
     assert (gp.constraint, gp.optimizer, gp.lr, gp.beta1, gp.beta2, gp.n_critic, gp.lambda_gp) == \
         ("gp", "adam", 1e-4, 0.5, 0.9, 5, 10.0)
     assert gp.d_norm == "none" and not gp.critic_warmup
-    w = TrainConfig(variant="wgan")
+    assert (gp.g_width, gp.d_width, gp.d_layers, gp.g_refine, gp.class_weight_g) == (64, 64, 3, 32, 1.0)
+    w = TrainConfig(variant="wgan", recipe="paper")
     assert (w.constraint, w.optimizer, w.lr, w.n_critic, w.clip_value, w.critic_warmup) == \
         ("clip", "rmsprop", 5e-5, 5, 0.01, True)
     a = TrainConfig()
     assert a.variant == "acgan" and a.constraint == "gp" and a.model.n_classes == 10
-    ac = TrainConfig(variant="acgan", constraint="clip")
+    ac = TrainConfig(variant="acgan", constraint="clip", recipe="paper")
     assert ac.optimizer == "rmsprop" and ac.lr == 5e-5
     g = TrainConfig(variant="gan")
     assert g.constraint == "none" and g.n_critic == 1
@@ -59,7 +60,7 @@ def test_round_trip_and_unknown_keys():
 def test_files_from_before_the_optional_stages_mean_the_old_networks():
     """config.json files written before g_refine / d_layers existed describe networks without
     those stages; today's defaults (with them) must not be read into such files."""
-    new = TrainConfig()
+    new = TrainConfig(recipe="paper")  # the recipe whose networks have both stages
     assert (new.g_refine, new.d_layers) != (0, 2)
     old = {k: v for k, v in new.to_dict().items() if k not in ("g_refine", "d_layers")}
     assert TrainConfig.from_dict(old).model.g_refine == 0
@@ -70,11 +71,11 @@ def test_files_from_before_the_optional_stages_mean_the_old_networks():
 
 
 def test_replace_works_across_variants_and_rederives_the_recipe():
-    wgan = TrainConfig(variant="wgan")
+    wgan = TrainConfig(variant="wgan", recipe="paper")
     gp = wgan.replace(variant="wgan-gp")
     assert (gp.variant, gp.constraint, gp.optimizer, gp.lr, gp.n_critic, gp.d_norm, gp.critic_warmup) == \
         ("wgan-gp", "gp", "adam", 1e-4, 5, "none", False)
-    assert gp == TrainConfig(variant="wgan-gp")
+    assert gp == TrainConfig(variant="wgan-gp", recipe="paper")
     back = gp.replace(variant="wgan")
     assert back == wgan and back.d_norm == "batch" and back.optimizer == "rmsprop"
     # what the person set survives a change of variant; what the recipe set does not
@@ -94,3 +95,19 @@ def test_train_config_composes_model_config_and_round_trips():
     assert not names & {"z_dim", "g_width", "d_width", "g_refine", "d_layers"}  # not repeated, composed
     with pytest.raises(UserError, match="--constraint"):
         TrainConfig(variant="wgan", constraint="gp")
+
+
+def test_fast_is_the_default_recipe_and_explicit_settings_override_it():
+    fast, paper = TrainConfig(), TrainConfig(recipe="paper")
+    assert fast.recipe == "fast" and paper.recipe == "paper"
+    assert fast.n_critic < paper.n_critic and fast.g_width < paper.g_width
+    mine = TrainConfig(recipe="fast", n_critic=5, g_width=64, lr=1e-4)
+    assert (mine.n_critic, mine.g_width, mine.lr) == (5, 64, 1e-4) and mine.d_width == fast.d_width
+    assert mine.replace(recipe="paper").n_critic == 5 and mine.replace(recipe="paper").d_width == paper.d_width
+    assert fast.replace(recipe="paper") == paper and paper.replace(recipe="fast") == fast
+    with pytest.raises(UserError, match="--recipe"):
+        TrainConfig(recipe="turbo")
+    # a config.json written before recipes existed was trained with the papers' recipe
+    legacy = {k: v for k, v in paper.to_dict().items() if k != "recipe"}
+    assert TrainConfig.from_dict(legacy).recipe == "paper"
+    assert TrainConfig.from_dict(fast.to_dict()) == fast

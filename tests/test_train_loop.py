@@ -64,7 +64,7 @@ def test_wgan_critic_schedule():
     cfg = TrainConfig(variant="wgan")
     assert [n_critic_at(cfg, s) for s in (0, 24, 25, 26, 499, 500, 501, 1000)] == [100, 100, 5, 5, 5, 100, 5, 100]
     assert n_critic_at(cfg.replace(critic_warmup=False), 0) == 5
-    assert n_critic_at(TrainConfig(variant="wgan-gp"), 0) == 5
+    assert n_critic_at(TrainConfig(variant="wgan-gp", recipe="paper"), 0) == 5
 
 
 def test_fashion_mnist_code_path(tmp_path, data_dir):
@@ -89,6 +89,9 @@ def test_linear_lr_decay_schedule():
     cfg = TrainConfig(variant="wgan-gp", iters=100, lr=1e-3, lr_decay_from=0.6)
     assert [round(lr_at(cfg, s), 8) for s in (0, 59, 60, 80, 99, 100)] == [1e-3, 1e-3, 1e-3, 5e-4, 2.5e-5, 0.0]
     assert lr_at(cfg.replace(lr_decay_from=1.0), 99) == 1e-3
+    timed = cfg.replace(iters=10**9, max_minutes=10.0)  # only the clock ends it: decay by time
+    assert [round(lr_at(timed, 5, s), 8) for s in (0, 359, 360, 480, 600, 700)] == [1e-3, 1e-3, 1e-3, 5e-4, 0.0, 0.0]
+    assert lr_at(cfg.replace(max_minutes=10.0), 80, seconds=1.0) == lr_at(cfg, 80)  # steps further along
 
 
 def test_shipped_generator_has_recalibrated_batch_norm(tmp_path, data_dir):

@@ -195,3 +195,15 @@ def test_importing_and_building_load_nothing(tmp_path, acgan_ckpt):
     assert len(fresh.registry._samplers) == 1  # the first request loads the model, once
     services.generate(fresh, "acgan-mnist", 2, 1, 1)
     assert len(fresh.registry._samplers) == 1
+
+
+def test_the_form_says_how_long_a_run_will_take_before_start(svc):
+    text = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "fast")
+    assert text.startswith("600 steps of acgan (fast recipe: lr 0.0002, n_critic 1, batch 64): about **")
+    assert "steps/s (bench/bench_train.py" in text
+    paper = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "paper")
+    assert "paper recipe: lr 0.0001, n_critic 5" in paper
+    rate = lambda t: float(t.split(" at ")[1].split(" steps/s")[0])  # noqa: E731
+    assert rate(text) > 3 * rate(paper)
+    with pytest.raises(UserError, match="recipe"):
+        services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "turbo")

@@ -15,8 +15,8 @@ import typing
 from pathlib import Path
 from typing import Optional
 
-from .config import TrainConfig, flag, train_flags
-from .errors import UserError
+from .config import UNTIL_TIME_LIMIT, TrainConfig, flag, recipes_table, train_flags
+from .errors import UserError, first_line
 from .validation import MAX_SAMPLE_NUM, check_num, check_seed, parse_label
 
 # Settings that may change when a run is resumed; everything else must match the run's config.
@@ -31,7 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="app.py", description="Train, sample and demonstrate Wasserstein GANs on MNIST-style data. "
-                "With no mode flag, starts the web UI.")
+                "With no mode flag, starts the web UI.", formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="recipes (--recipe; any flag you give overrides its value):\n" + recipes_table())
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--train", action="store_true", help="train headless with a progress bar")
     mode.add_argument("--sample", action="store_true", help="write samples of a checkpoint to --out")
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given = {name: getattr(args, name) for name, _, _ in train_flags() if getattr(args, name) is not None}
     if not args.resume:
+        if "max_minutes" in given and "iters" not in given:
+            given["iters"] = UNTIL_TIME_LIMIT  # the time limit alone ends the run
         return TrainConfig(**given)
     if not args.run_dir:
         raise UserError("--resume needs --run-dir: the run directory to continue")
@@ -106,9 +109,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .train import CheckpointEvent, DoneEvent, SampleEvent, StepEvent, train
+    from .train import build_trainer
 
     cfg = config_from_args(args)
     stop = threading.Event()
@@ -126,25 +127,55 @@ def run_train(args: argparse.Namespace) -> int:
         except ImportError:
             print("app.py: warning: --tensorboard needs `pip install tensorboard`; training without it",
                   file=sys.stderr)
-    bar = None
     try:
-        for ev in train(cfg, should_stop=stop.is_set, resume=args.resume):
-            if bar is None:
-                start = ev.step - (ev.step % cfg.log_every if cfg.log_every else 0)
-                bar = tqdm(total=cfg.iters, initial=0, unit="step", dynamic_ncols=True, file=sys.stderr)
+        trainer = build_trainer(cfg, resume=args.resume)
+        cfg = trainer.cfg
+        limit = f"{cfg.max_minutes:g} min" if cfg.max_minutes else ""
+        steps = f"{cfg.iters} steps" if cfg.iters < UNTIL_TIME_LIMIT else ""
+        print(f"training {cfg.variant} on {cfg.dataset} ({cfg.recipe} recipe: lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
+              f"batch {cfg.batch_size}) on {trainer.device.type} for {' or '.join(x for x in (steps, limit) if x)}"
+              f"{f', from step {trainer.step_count}' if trainer.step_count else ''}; run directory {cfg.run_dir}",
+              file=sys.stderr)
+        return _consume(trainer.run(should_stop=stop.is_set), cfg, trainer.step_count)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _consume(events, cfg: TrainConfig, start_step: int) -> int:
+    """Drive the progress bar from the trainer's events. With --max-minutes the bar counts this
+    segment's minutes (the time limit ends the run); otherwise generator steps from `start_step`
+    (its rate then counts only this segment's steps, not the resumed ones)."""
+    import time
+
+    from tqdm import tqdm
+
+    from .trainer import CheckpointEvent, DoneEvent, StepEvent
+
+    by_time = cfg.max_minutes is not None
+    if by_time:
+        bar = tqdm(total=round(cfg.max_minutes * 60), unit="s", dynamic_ncols=True, file=sys.stderr,
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]")
+    else:
+        bar = tqdm(total=cfg.iters, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stderr)
+    t0, last_step = time.time(), start_step
+    try:
+        for ev in events:
             if isinstance(ev, StepEvent):
-                bar.n = ev.step
                 m = ev.metrics
-                post = {"D": m.get("loss_d"), "G": m.get("loss_g"), "W": m.get("wasserstein"),
-                        "gp": m.get("gp"), "acc": m.get("class_acc")}
-                bar.set_postfix({k: f"{v:.3f}" for k, v in post.items() if v is not None}, refresh=False)
-                bar.refresh()
+                post = {"step": ev.step} if by_time else {}
+                if by_time:
+                    post["it/s"] = f"{(ev.step - start_step) / max(time.time() - t0, 1e-9):.1f}"
+                post.update({k: f"{v:.3f}" for k, v in (("D", m.get("loss_d")), ("G", m.get("loss_g")),
+                             ("W", m.get("wasserstein")), ("gp", m.get("gp")), ("acc", m.get("class_acc")))
+                             if v is not None})
+                bar.set_postfix(post, refresh=False)
+                bar.update(min(time.time() - t0, bar.total) - bar.n if by_time else ev.step - last_step)
+                last_step = ev.step
             elif isinstance(ev, CheckpointEvent):
                 bar.write(f"checkpoint: {ev.path}", file=sys.stderr)
-            elif isinstance(ev, SampleEvent):
-                pass  # the PNG is already in samples/
             elif isinstance(ev, DoneEvent):
-                bar.n = ev.step
+                if by_time and ev.reason == "time limit":
+                    bar.update(bar.total - bar.n)
                 bar.close()
                 if ev.reason == "diverged":
                     print(f"app.py: error: training diverged: {ev.message}", file=sys.stderr)
@@ -152,9 +183,7 @@ def run_train(args: argparse.Namespace) -> int:
                 print(f"{ev.reason} at step {ev.step}; run directory {ev.run_dir}; checkpoint {ev.checkpoint}",
                       file=sys.stderr)
     finally:
-        if bar is not None:
-            bar.close()
-        signal.signal(signal.SIGINT, previous)
+        bar.close()
     return 0
 
 
@@ -182,6 +211,8 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"--out {args.out!r} must end in .png or .npz")
+    if out.is_dir():
+        raise UserError(f"--out {args.out!r} is a directory; give a file name inside it, e.g. {out / 'samples.png'}")
     num = 100 if args.num is None else check_num(args.num, "--num", hi=MAX_SAMPLE_NUM)
     seed = 0 if args.seed is None else check_seed(args.seed, "--seed")
     label = parse_label(args.label, conditional=True, name="--label")  # its form, before any loading
@@ -202,7 +233,11 @@ def run_sample(args: argparse.Namespace) -> int:
         lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
         np.savez_compressed(buf, images=images, labels=lab)
         data = buf.getvalue()
-    atomic_write_bytes(out, data)
+    try:
+        atomic_write_bytes(out, data)
+    except OSError as e:
+        raise UserError(f"--out {args.out!r} cannot be written ({first_line(e)}); choose a file in a folder "
+                        "you can write to") from None
     print(f"wrote {num} images to {out}", file=sys.stderr)
     return 0
 

@@ -2,9 +2,11 @@
 
 `ModelConfig` is what is needed to *build* the networks (it travels with every checkpoint);
 `TrainConfig` composes one and adds the optimisation recipe. Both are frozen and always
-complete: a recipe field left at None takes the objective's paper default when the config is
-constructed, and the config remembers which fields it filled so, so `replace(variant=...)`
-re-derives them for the new variant instead of carrying the old variant's recipe over. Validation raises `UserError` naming the field the way the CLI spells it. Each
+complete: a setting left at None takes its value from the run's recipe (`recipe`: "fast", the
+best quality per CPU-minute measured here, or "paper", each method's published recipe; see
+objectives.py) when the config is constructed. The config remembers which fields the recipe
+filled, so `replace(variant=..., recipe=...)` re-derives them instead of carrying the old
+variant's recipe over, while whatever the person set explicitly stays. Validation raises `UserError` naming the field the way the CLI spells it. Each
 field's help text sits beside it (`metadata["help"]`); the CLI and the UI read it from there.
 """
 
@@ -16,10 +18,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from .errors import UserError
-from .objectives import CONSTRAINTS, RECIPE_KEYS, VARIANTS, objective_class
+from .objectives import CONSTRAINTS, RECIPE_KEYS, RECIPES, VARIANTS, objective_class
 from .validation import MAX_SEED, N_DIGITS
 
 DATASETS = ("mnist", "fashion-mnist")
+UNTIL_TIME_LIMIT = 10**9  # iters of a run that only --max-minutes ends (the CLI's default then)
 DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("none", "batch")
 
@@ -43,8 +46,7 @@ class ModelConfig:
     n_classes: int = _f(10, "0 = unconditional (only acgan is class-conditional)", cli=False)
     g_width: int = _f(64, "generator width (channels at 14x14; 2x that at 7x7)")
     d_width: int = _f(64, "critic width (channels at 14x14; 2x that at 7x7)")
-    d_norm: str = _f("none", "critic normalisation: none | batch (refused with the gradient penalty; "
-                                       "default: the variant's recipe)")
+    d_norm: str = _f("none", "critic normalisation: none | batch (refused with the gradient penalty)")
     g_refine: int = _f(32, "channels of an extra 28x28 generator stage before the pixels (0 = none)")
     d_layers: int = _f(3, "strided critic convolutions: 2 (to 7x7) or 3 (to 4x4 at 4x the width)")
     image_size: int = _f(28, "image side", cli=False)
@@ -94,26 +96,28 @@ class TrainConfig:
     g_width=32, lr=1e-4)`; the model's fields are also readable flat (`cfg.variant`, `cfg.z_dim`)."""
 
     model: ModelConfig
+    recipe: str = _f("fast", "fast (best quality per CPU-minute measured here) | paper (each method's published "
+                             "recipe); a setting you give explicitly overrides the recipe's")
     data_dir: str = _f("data", "folder holding MNIST/raw or FashionMNIST/raw (downloaded there on first use "
                                "when online)")
     constraint: Optional[str] = _f(None, "Lipschitz constraint: gp (gradient penalty) | clip (weight clipping) | "
                                          "none (gan); acgan takes gp or clip (default gp)")
-    iters: int = _f(2000, "generator steps to train to (with --resume: the new total)")
-    batch_size: int = _f(64, "images per critic and generator step")
-    optimizer: Optional[str] = _f(None, "adam | rmsprop (default: the variant's recipe)")
-    lr: Optional[float] = _f(None, "learning rate of both players (default 1e-4 gp, 5e-5 clip, 2e-4 gan)")
-    beta1: Optional[float] = _f(None, "Adam beta1 (default 0.5)")
-    beta2: Optional[float] = _f(None, "Adam beta2 (default 0.9 gp, 0.999 gan)")
-    n_critic: Optional[int] = _f(None, "critic steps per generator step (default 5, 1 for gan)")
-    critic_warmup: Optional[bool] = _f(None, "100 critic steps for the first 25 generator steps and every 500th "
-                                             "(default on for weight clipping)")
+    iters: int = _f(2000, "generator steps to train to (with --resume: the new total; with --max-minutes and no "
+                          "--iters: no step limit)")
+    batch_size: Optional[int] = _f(None, "images per critic and generator step")
+    optimizer: Optional[str] = _f(None, "adam | rmsprop")
+    lr: Optional[float] = _f(None, "learning rate of both players")
+    beta1: Optional[float] = _f(None, "Adam beta1")
+    beta2: Optional[float] = _f(None, "Adam beta2")
+    n_critic: Optional[int] = _f(None, "critic steps per generator step")
+    critic_warmup: Optional[bool] = _f(None, "100 critic steps for the first 25 generator steps and every 500th")
     lambda_gp: float = _f(10.0, "gradient penalty weight lambda")
     clip_value: float = _f(0.01, "weight clipping bound c")
-    class_weight_d: float = _f(1.0, "weight of the critic's class loss on real images (acgan)")
-    class_weight_g: float = _f(1.0, "weight of the generator's class loss on its samples (acgan)")
-    lr_decay_from: float = _f(1.0, "fraction of --iters after which the learning rates fall linearly to 0 "
-                                   "(1 = constant)")
-    ema: float = _f(0.999, "decay of the averaged generator used for samples and checkpoints (0 = off)")
+    class_weight_d: Optional[float] = _f(None, "weight of the critic's class loss on real images (acgan)")
+    class_weight_g: Optional[float] = _f(None, "weight of the generator's class loss on its samples (acgan)")
+    lr_decay_from: Optional[float] = _f(None, "fraction of --iters after which the learning rates fall linearly "
+                                              "to 0 (1 = constant)")
+    ema: Optional[float] = _f(None, "decay of the averaged generator used for samples and checkpoints (0 = off)")
     seed: int = _f(0, "random seed (training: init, data order, noise; sampling: the latents)")
     device: str = _f("auto", "auto | cpu | cuda")
     amp: bool = _f(False, "bf16 autocast on CUDA (the gradient penalty stays fp32)")
@@ -139,6 +143,7 @@ class TrainConfig:
                 set_(f.name, kw.pop(f.name, f.default))
         if kw:
             raise TypeError(f"TrainConfig got unknown settings {sorted(kw)}")
+        _check_choice("recipe", self.recipe, RECIPES)
         if self.constraint is not None:
             _check_choice("constraint", self.constraint, CONSTRAINTS)
             if self.constraint not in obj.constraints():
@@ -147,7 +152,7 @@ class TrainConfig:
         # Fill what was left to the recipe, and remember it (see `replace`).
         filled = set() if self.constraint is not None else {"constraint"}
         set_("constraint", self.constraint or obj.constraint)
-        for k, v in obj.recipe_for(self.constraint).items():
+        for k, v in obj.recipe_for(self.constraint, self.recipe).items():
             current = knobs.get(k) if k in MODEL_KNOBS else getattr(self, k)
             if current is None:
                 filled.add(k)
@@ -170,12 +175,11 @@ class TrainConfig:
         return objective_class(self.variant)
 
     def replace(self, **changes) -> "TrainConfig":
-        """A copy with `changes`. Changing the variant or constraint re-derives what came from the
-        old recipe, so `TrainConfig(variant="wgan").replace(variant="wgan-gp")` is a WGAN-GP
-        config (Adam, no critic batch norm), not the clipping recipe under another name."""
+        """A copy with `changes`. Changing the variant, constraint or recipe re-derives what came
+        from the old recipe, so `TrainConfig(variant="wgan").replace(variant="wgan-gp")` is a
+        WGAN-GP config (Adam, no critic batch norm), not the clipping recipe under another name."""
         flat = self.to_flat()
-        rederive = ("variant" in changes and changes["variant"] != self.variant) or \
-                   ("constraint" in changes and changes["constraint"] != self.constraint)
+        rederive = any(k in changes and changes[k] != getattr(self, k) for k in ("variant", "constraint", "recipe"))
         if rederive:
             flat.update({k: None for k in self._recipe_filled})
         out = TrainConfig(**{**flat, **changes})
@@ -242,7 +246,8 @@ def config_fields(cls) -> list[dataclasses.Field]:
 
 
 def train_flags() -> list[tuple[str, type, str]]:
-    """(field name, value type, help) of every TrainConfig setting, model knobs first: the CLI's flags."""
+    """(field name, value type, help) of every TrainConfig setting, model knobs first: the CLI's flags.
+    The help ends with the default: the field's own, or "the recipe's" for what a recipe decides."""
     import typing
 
     out = []
@@ -252,7 +257,14 @@ def train_flags() -> list[tuple[str, type, str]]:
             if (names is not None and f.name not in names) or f.name == "model":
                 continue
             args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
-            out.append((f.name, args[0] if args else hints[f.name], f.metadata.get("help", "")))
+            if f.name in RECIPE_KEYS:
+                default = "from --recipe"
+            elif f.default is None or f.default is False:
+                default = None
+            else:
+                default = f.default
+            text = f.metadata.get("help", "") + (f" (default: {default})" if default is not None else "")
+            out.append((f.name, args[0] if args else hints[f.name], text))
     return out
 
 
@@ -283,9 +295,10 @@ def _check_float(name, value, lo, hi, lo_open=False, hi_open=False) -> None:
         raise UserError(f"{flag(name)} must be in {lb}{lo}, {hi}{hb}, got {value}")
 
 
-# Fields added to format 1 after it first shipped. A file without them was written when the
-# networks had no such stage, so their absence means that older architecture, not today's default.
-LEGACY_DEFAULTS = {"g_refine": 0, "d_layers": 2}
+# Fields added to format 1 after it first shipped. A file without them was written before they
+# existed: without g_refine / d_layers the networks had no such stage, and without `recipe` the
+# only recipe was the papers'. Their absence means that, not today's default.
+LEGACY_DEFAULTS = {"g_refine": 0, "d_layers": 2, "recipe": "paper"}
 
 
 def _from_dict(cls, d: dict, what: str, names: Optional[set] = None):
@@ -300,3 +313,14 @@ def _from_dict(cls, d: dict, what: str, names: Optional[set] = None):
         return cls(**d)
     except TypeError as e:  # wrong types that slipped past validation
         raise UserError(f"{what} is invalid: {e}") from None
+
+
+def recipes_table(keys: tuple[str, ...] = ("lr", "n_critic", "optimizer", "batch_size", "g_width", "d_width",
+                                           "d_layers", "g_refine", "class_weight_g", "ema")) -> str:
+    """What --recipe fast and paper resolve to for each variant, one line each (for --help and the README)."""
+    lines = []
+    for name in VARIANTS:
+        for recipe in RECIPES:
+            cfg = TrainConfig(variant=name, recipe=recipe)
+            lines.append(f"  {name:8s} {recipe:6s} " + " ".join(f"{k}={getattr(cfg, k)}" for k in keys))
+    return "\n".join(lines)

@@ -53,9 +53,9 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
     except RuntimeError:
         if not download:
             raise UserError(_missing(name, data_dir)) from None
-        # Remember what did not exist, so a failed download leaves nothing behind.
-        created = data_dir if not os.path.exists(data_dir) else os.path.join(data_dir, _TV_NAMES[name])
-        created = None if os.path.exists(created) else created
+        # Remember the top-most folder that did not exist, so a failed download leaves nothing
+        # behind (torchvision makes every missing parent of --data-dir/NAME/raw).
+        created = _first_missing(os.path.join(os.path.abspath(data_dir), _TV_NAMES[name]))
         try:
             ds = cls(data_dir, train=train, download=True)
         except Exception as e:  # offline: URLError, socket errors, checksum failures...
@@ -67,6 +67,17 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 3 or tuple(x.shape[1:]) != (28, 28):
         raise UserError(f"{name} files under {data_dir!r} are not 28x28 uint8 images; delete them and retry")
     return ImageData(x=x.to(device), y=torch.as_tensor(y, dtype=torch.long).to(device), name=name)
+
+
+def _first_missing(path: str) -> str | None:
+    """The top-most ancestor of `path` (or `path` itself) that does not exist yet; None if it exists."""
+    missing = None
+    while not os.path.exists(path):
+        missing, parent = path, os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
 
 
 def _missing(name: str, data_dir: str) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .config import DATASETS, TrainConfig
 from .errors import UserError
-from .objectives import VARIANTS
+from .objectives import RECIPES, VARIANTS
 from .rundir import default_run_dir
 from .validation import DEFAULT_MAX_ITERS, MAX_UI_BATCH, SPACE_MAX_ITERS, as_float, as_int  # noqa: F401
 
@@ -49,6 +49,11 @@ ACC_SERIES = {"class_acc": "on real digits", "class_acc_fake": "on generated dig
 QUALITY_SERIES = {"fid": "MNIST-FID of samples", "fid_floor": "real-vs-real floor"}
 QUALITY_ACC_SERIES = {"class_accuracy": "samples read as their class (classifier)"}
 EVAL_NUM = 500  # samples per evaluation in UI runs: about 1 s on a 2-core CPU
+# Generator steps/s at batch 64 on 2 threads of an AMD EPYC, from `python bench/bench_train.py`
+# (README "Benchmarks"): what the form's time estimate assumes until this server has run that kind.
+MEASURED_STEPS_PER_S = {("acgan", "paper"): 1.4, ("wgan-gp", "paper"): 1.4, ("wgan", "paper"): 2.4,
+                        ("gan", "paper"): 7.0, ("acgan", "fast"): 14.0, ("wgan-gp", "fast"): 14.0,
+                        ("wgan", "fast"): 6.0, ("gan", "fast"): 20.0}
 
 
 @dataclass
@@ -184,13 +189,27 @@ class JobManager:
     def job(self) -> Optional[Job]:
         return self._job
 
+    def expected_rate(self, cfg: TrainConfig) -> tuple[float, str]:
+        """(generator steps/s, where the figure comes from) for a run of `cfg` on this server."""
+        job = self._job
+        if job is not None and job.steps_per_s > 0 and _kind(job.cfg) == _kind(cfg):
+            return job.steps_per_s, "this server's last run of these settings"
+        base = MEASURED_STEPS_PER_S.get((cfg.variant, cfg.recipe), 1.0)
+        if _kind(cfg) != _kind(TrainConfig(variant=cfg.variant, recipe=cfg.recipe, eval_every=cfg.eval_every)):
+            # Cost grows about linearly with the batch above 32; below, fixed overheads dominate.
+            return base * 64 / max(cfg.batch_size, 32), "a rough guess: these settings were not benchmarked"
+        return base, "bench/bench_train.py on a 2-core CPU"
+
     def active_run_dirs(self) -> list[Path]:
         job = self._job
         return [job.run_dir] if job is not None and job.running else []
 
     def build_config(self, variant="acgan", dataset="mnist", iters=2000, batch_size=64, lr=None,
-                     n_critic=None, lambda_gp=10.0, clip_value=0.01, seed=0, eval_every=0) -> TrainConfig:
-        """The UI/API form -> a validated TrainConfig. Blank lr / n_critic = the variant's default."""
+                     n_critic=None, lambda_gp=10.0, clip_value=0.01, seed=0, eval_every=0,
+                     recipe="fast") -> TrainConfig:
+        """The UI/API form -> a validated TrainConfig. Blank lr / n_critic = the recipe's."""
+        if recipe not in RECIPES:
+            raise UserError(f"recipe {recipe!r} is not one of: {', '.join(RECIPES)}")
         if variant not in VARIANTS:
             raise UserError(f"variant {variant!r} is not one of: {', '.join(VARIANTS)}")
         if dataset not in DATASETS:
@@ -201,18 +220,18 @@ class JobManager:
         batch_size = as_int(batch_size, "batch size")
         if not 1 <= batch_size <= MAX_BATCH:
             raise UserError(f"batch size must be between 1 and {MAX_BATCH}, got {batch_size}")
-        kw = dict(variant=variant, dataset=dataset, iters=iters, batch_size=batch_size,
+        kw = dict(variant=variant, dataset=dataset, iters=iters, batch_size=batch_size, recipe=recipe,
                   seed=as_int(seed, "seed"), data_dir=self.data_dir,
                   # a plot point every step or two and a sample grid at least every 25 steps (live even on a
                   # slow CPU), a checkpoint every 500 so a hard kill loses little
                   log_every=max(1, iters // 1000), sample_every=max(1, min(iters // 25, 25)), save_every=500,
-                  eval_every=as_int(_number(_blank_to_none(eval_every) or 0), "quality evaluation interval"),
+                  eval_every=as_int(form_number(_blank_to_none(eval_every) or 0), "quality evaluation interval"),
                   eval_num=EVAL_NUM)
         lr, n_critic = _blank_to_none(lr), _blank_to_none(n_critic)
         if lr is not None:
             kw["lr"] = as_float(lr, "learning rate")
         if n_critic is not None:
-            kw["n_critic"] = as_int(_number(n_critic), "n_critic")
+            kw["n_critic"] = as_int(form_number(n_critic), "n_critic")
         if lambda_gp not in (None, ""):
             kw["lambda_gp"] = as_float(lambda_gp, "λ (gradient penalty weight)")
         if clip_value not in (None, ""):
@@ -261,9 +280,15 @@ class JobManager:
         self.stop(wait_s)
 
 
+def _kind(cfg: TrainConfig) -> tuple:
+    """What sets a run's speed: the same kind runs at the same steps/s on the same machine."""
+    return (cfg.variant, cfg.batch_size, cfg.n_critic, cfg.critic_warmup, cfg.constraint, cfg.g_width,
+            cfg.d_width, cfg.g_refine, cfg.d_layers, cfg.z_dim, cfg.eval_every)
+
+
 def busy_message(job: Job) -> str:
     eta = job.eta_s()
-    until = (f"expected to finish around {_clock(time.time() + eta)} (in about {_duration(eta)})"
+    until = (f"expected to finish around {_clock(time.time() + eta)} (in about {human_duration(eta)})"
              if eta is not None else "its finishing time is not known yet")
     return (f"The trainer is busy: {job.owner} started {job.cfg.variant} on {job.cfg.dataset} at "
             f"{_clock(job.started)} (step {job.step}/{job.cfg.iters}); {until}. One run at a time per "
@@ -279,9 +304,9 @@ def status_line(job: Optional[Job]) -> str:
     head = f"**{s['state'].capitalize()}** · {s['variant']} on {s['dataset']} · step {s['step']}/{s['iters']} ({pct:.0f}%)"
     if job.running:
         rate = f"{s['steps_per_s']:.2f} it/s" if s["steps_per_s"] else "measuring speed…"
-        eta = f"ETA {_duration(s['eta_s'])}" if s["eta_s"] is not None else "ETA —"
+        eta = f"ETA {human_duration(s['eta_s'])}" if s["eta_s"] is not None else "ETA —"
         return f"{head} · {rate} · {eta} · started by {s['owner']} at {_clock(s['started'])}"
-    took = _duration((s["ended"] or time.time()) - s["started"])
+    took = human_duration((s["ended"] or time.time()) - s["started"])
     tail = f" · {s['message']}" if s["message"] else ""
     return f"{head} · took {took}{tail}"
 
@@ -290,7 +315,7 @@ def _blank_to_none(value):
     return None if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
-def _number(value):
+def form_number(value):
     """Form text "5" -> 5 (and "5.5" -> 5.5, left for the caller to refuse); numbers unchanged."""
     if isinstance(value, str):
         try:
@@ -304,7 +329,7 @@ def _clock(t: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t))
 
 
-def _duration(seconds: Optional[float]) -> str:
+def human_duration(seconds: Optional[float]) -> str:
     if seconds is None:
         return "—"
     seconds = max(0, int(round(seconds)))

@@ -20,8 +20,14 @@ import torch.nn as nn
 
 from . import losses
 
-# Recipe keys: the optimisation settings a TrainConfig leaves at None to take from its objective.
-RECIPE_KEYS = ("optimizer", "lr", "beta1", "beta2", "n_critic", "critic_warmup", "d_norm")
+RECIPES = ("fast", "paper")
+# What every recipe decides unless the person sets it: the paper-sized networks (the WGAN-GP
+# paper's MNIST critic ends at 4x4 with 4x its width) and the run's shared settings.
+PAPER_NETS = dict(g_width=64, d_width=64, g_refine=32, d_layers=3)
+COMMON = dict(batch_size=64, ema=0.999, lr_decay_from=1.0, class_weight_d=1.0, class_weight_g=1.0)
+# `fast` on a 2-core CPU: networks a quarter of the paper's cost, one critic step per generator
+# step. Measured in bench/bench_quality.py; the README's "Recipes" section gives the figures.
+FAST_NETS = dict(g_width=32, d_width=32, g_refine=0, d_layers=2)
 
 
 class Batch(NamedTuple):
@@ -64,7 +70,7 @@ class Objective:
     constraint: ClassVar[str]  # how the critic is kept (roughly) 1-Lipschitz: gp | clip | none
     wasserstein: ClassVar[bool]  # the critic's score difference estimates W1
     conditional: ClassVar[bool] = False
-    recipe: ClassVar[dict]  # the paper's optimisation recipe (RECIPE_KEYS)
+    recipes: ClassVar[dict[str, dict]]  # "paper": the published recipe; "fast": best quality per CPU-minute
 
     # --- what config and UI read, without building anything -------------------------------
     @classmethod
@@ -72,8 +78,9 @@ class Objective:
         return (cls.constraint,)
 
     @classmethod
-    def recipe_for(cls, constraint: str) -> dict:
-        return dict(cls.recipe)
+    def recipe_for(cls, constraint: str, recipe: str = "paper") -> dict:
+        """Every setting `recipe` decides for this objective (TrainConfig fills the ones left None)."""
+        return {**COMMON, **cls.recipes[recipe]}
 
     @classmethod
     def build(cls, cfg) -> "Objective":
@@ -112,7 +119,14 @@ class WGANGP(Objective):
     constraint = "gp"
     wasserstein = True
     # Alg. 1 and the paper's MNIST code: lambda 10, n_critic 5, Adam 1e-4 (0.5, 0.9), no critic BN.
-    recipe = dict(optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, n_critic=5, critic_warmup=False, d_norm="none")
+    recipes = {
+        "paper": dict(optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, n_critic=5, critic_warmup=False,
+                      d_norm="none", **PAPER_NETS),
+        # One critic step per generator step at twice the lr: the critic is further from optimal, so
+        # -L_D is a looser bound on W1, but a CPU-minute buys five times the generator steps.
+        "fast": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.9, n_critic=1, critic_warmup=False,
+                     d_norm="none", **FAST_NETS),
+    }
 
     def __init__(self, lambda_gp: float = 10.0):
         self.lambda_gp = lambda_gp
@@ -143,7 +157,14 @@ class WGANClip(Objective):
     wasserstein = True
     # Alg. 1: c 0.01, n_critic 5, RMSprop 5e-5 (no momentum), and the reference code's 100 critic
     # steps for the first 25 generator steps and every 500th. Its DCGAN critic has batch norm.
-    recipe = dict(optimizer="rmsprop", lr=5e-5, beta1=0.0, beta2=0.0, n_critic=5, critic_warmup=True, d_norm="batch")
+    recipes = {
+        "paper": dict(optimizer="rmsprop", lr=5e-5, beta1=0.0, beta2=0.0, n_critic=5, critic_warmup=True,
+                      d_norm="batch", **PAPER_NETS),
+        # The method itself (clipping, n_critic 5, RMSprop, warm-up) on the smaller networks: a clipped
+        # critic needs its 5 steps (with 1 it never gets close enough to W1 to guide the generator).
+        "fast": dict(optimizer="rmsprop", lr=5e-5, beta1=0.0, beta2=0.0, n_critic=5, critic_warmup=True,
+                     d_norm="batch", **FAST_NETS),
+    }
 
     def __init__(self, clip_value: float = 0.01):
         self.clip_value = clip_value
@@ -172,7 +193,12 @@ class BCEGAN(Objective):
     summary = "GAN (BCE baseline with the DCGAN recipe)"
     constraint = "none"
     wasserstein = False
-    recipe = dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1, critic_warmup=False, d_norm="batch")
+    recipes = {  # DCGAN's: Adam 2e-4 (0.5, 0.999), one D step per G step
+        "paper": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1, critic_warmup=False,
+                      d_norm="batch", **PAPER_NETS),
+        "fast": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.999, n_critic=1, critic_warmup=False,
+                     d_norm="batch", **FAST_NETS),
+    }
 
     def critic_terms(self, D, real, fake, s_real, s_fake, generator):
         loss = losses.critic_loss_gan(s_real.score, s_fake.score)
@@ -196,6 +222,9 @@ class ACGAN(Objective):
     wasserstein = True
     _INNER = {"gp": WGANGP, "clip": WGANClip}
     constraint = "gp"  # the default; --constraint clip swaps the inner objective
+    # On top of the inner objective's recipe. fast: the generator's class term weighs 4x, so the
+    # class shows in the samples within the few thousand steps a CPU gives it in minutes.
+    class_recipes = {"paper": {}, "fast": dict(class_weight_g=4.0)}
 
     def __init__(self, inner: Objective, class_weight_d: float = 1.0, class_weight_g: float = 1.0):
         self.inner = inner
@@ -207,8 +236,8 @@ class ACGAN(Objective):
         return tuple(cls._INNER)
 
     @classmethod
-    def recipe_for(cls, constraint: str) -> dict:
-        return cls._INNER[constraint].recipe_for(constraint)
+    def recipe_for(cls, constraint: str, recipe: str = "paper") -> dict:
+        return {**cls._INNER[constraint].recipe_for(constraint, recipe), **cls.class_recipes[recipe]}
 
     @classmethod
     def build(cls, cfg) -> "ACGAN":
@@ -235,6 +264,9 @@ class ACGAN(Objective):
 
 
 VARIANTS: dict[str, type[Objective]] = {c.variant: c for c in (ACGAN, WGANGP, WGANClip, BCEGAN)}
+# Every setting some recipe decides: TrainConfig leaves these None until its recipe fills them.
+RECIPE_KEYS = tuple(sorted({k for c in VARIANTS.values() for con in c.constraints() for r in RECIPES
+                            for k in c.recipe_for(con, r)}))
 CONSTRAINTS = ("gp", "clip", "none")
 
 

@@ -44,12 +44,12 @@ def hardware(device: torch.device) -> dict:
     if device.type == "cuda":
         name, kind = torch.cuda.get_device_name(device), "GPU"
     else:
-        name, kind = _cpu_name(), "CPU"
+        name, kind = cpu_name(), "CPU"
     return {"device": device.type, "name": name, "kind": kind, "threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(), "torch": torch.__version__.split("+")[0]}
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

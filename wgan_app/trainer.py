@@ -92,12 +92,21 @@ def n_critic_at(cfg, step: int) -> int:
     return cfg.n_critic
 
 
-def lr_at(cfg, step: int) -> float:
-    """Constant lr, then (optionally) a linear fall to 0 over the last (1 - lr_decay_from) of the run."""
-    start = cfg.lr_decay_from * cfg.iters
-    if cfg.lr_decay_from >= 1 or step < start:
+def lr_at(cfg, step: int, seconds: Optional[float] = None) -> float:
+    """Constant lr, then (optionally) a linear fall to 0 over the last (1 - lr_decay_from) of the run.
+
+    A run's progress is its share of --iters or, when --max-minutes limits it, of that time
+    (`seconds` trained in this segment), whichever is further: a run that only the clock ends
+    still decays, though then its schedule depends on the machine's speed (no exact resume)."""
+    if cfg.lr_decay_from >= 1:
         return cfg.lr
-    return cfg.lr * max(0.0, (cfg.iters - step) / max(cfg.iters - start, 1))
+    start = cfg.lr_decay_from * cfg.iters
+    by_steps = 1.0 if step < start else max(0.0, (cfg.iters - step) / max(cfg.iters - start, 1))
+    by_time = 1.0
+    if seconds is not None and cfg.max_minutes:
+        done = seconds / (cfg.max_minutes * 60)
+        by_time = 1.0 if done < cfg.lr_decay_from else max(0.0, (1 - done) / (1 - cfg.lr_decay_from))
+    return cfg.lr * min(by_steps, by_time)
 
 
 @torch.no_grad()
@@ -233,7 +242,7 @@ class Trainer:
         (one host sync per generator step, none per critic update)."""
         s, cfg, B = self.state, self.cfg, self.cfg.batch_size
         G, D = s.G, s.D
-        lr = lr_at(cfg, s.step)
+        lr = lr_at(cfg, s.step, time.time() - self._segment_start)
         for opt in (s.opt_g, s.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr

@@ -14,6 +14,8 @@ import gradio as gr
 from PIL import Image
 
 from ..config import TrainConfig
+from ..jobs import form_number
+from ..validation import as_int, in_range
 from . import services
 from .common import _owner, friendly, launch_options
 from .generate_tab import build_generate_tab
@@ -43,12 +45,14 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
                     iters: int = min(form.iters, s.max_train_iters), batch_size: int = form.batch_size,
                     lr: Optional[float] = None, n_critic: Optional[int] = None,
                     lambda_gp: float = form.lambda_gp, clip_value: float = form.clip_value,
-                    seed: int = form.seed, eval_every: int = 0, request: gr.Request = None) -> dict:
+                    seed: int = form.seed, eval_every: int = 0, recipe: str = form.recipe,
+                    request: gr.Request = None) -> dict:
         """Start a training run on the server (one at a time). Returns /train_status's answer.
 
-        `eval_every` > 0 measures sample quality (MNIST-FID, class accuracy) every that many steps."""
+        `eval_every` > 0 measures sample quality (MNIST-FID, class accuracy) every that many steps.
+        `recipe` is "fast" (best quality per CPU-minute) or "paper"; lr / n_critic given override it."""
         return services.train_start(svc, _owner(request), variant, dataset, iters, batch_size, lr, n_critic,
-                                    lambda_gp, clip_value, seed, eval_every)
+                                    lambda_gp, clip_value, seed, eval_every, recipe)
 
     @friendly
     def train_status(since_step: int = 0) -> dict:
@@ -66,7 +70,7 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
     with gr.Blocks(title="WGAN digits", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# WGAN digits\nDraw handwritten digits with Wasserstein GANs, or train one and watch it learn.")
         picker = build_generate_tab(demo, svc)
-        build_train_tab(svc, picker)
+        build_train_tab(demo, svc, picker)
 
         # hidden components behind /generate: its parameters are (model, label, seed, num)
         with gr.Row(visible=False):
@@ -92,11 +96,14 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
 def launch(args) -> int:
     """`python app.py`: serve the UI until interrupted. Host/port: flags, then GRADIO_SERVER_* env."""
     settings = Settings.from_env(args)
-    demo = build_demo(settings)
     # A Space's proxy (SPACE_ID set) and a container reach the app from outside: bind 0.0.0.0 there.
     local = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
     host = getattr(args, "host", None) or os.environ.get("GRADIO_SERVER_NAME") or local
-    port = getattr(args, "port", None) or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    port = getattr(args, "port", None)
+    if port is None:
+        port = os.environ.get("GRADIO_SERVER_PORT") or 7860
+    port = in_range(as_int(form_number(port), "--port"), "--port", 1, 65535)
+    demo = build_demo(settings)  # after every setting is known good: a bad one costs no start-up
     try:
         demo.launch(server_name=host, server_port=port, **launch_options())
     finally:

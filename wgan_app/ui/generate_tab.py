@@ -32,18 +32,20 @@ def build_generate_tab(demo: gr.Blocks, svc: Services) -> gr.Dropdown:
     def generate_view(model, label, seed, num):
         pic, name = services.draw_digits(svc, model, label, seed, num)
         big = _view(pic)
-        return big, gr.update(value=svc.outbox.write(name, png_bytes(big)), visible=True)
+        return big, gr.update(value=svc.outbox.write(name, png_bytes(big)), visible=True, label="⬇ Download PNG")
 
     @friendly
     def all_classes_view(model, seed, columns):
         pic, name = services.draw_classes(svc, model, seed, columns)
         big = _view(pic)
-        return big, gr.update(value=svc.outbox.write(name, png_bytes(big)), visible=True)
+        return big, gr.update(value=svc.outbox.write(name, png_bytes(big)), visible=True, label="⬇ Download PNG")
 
     @friendly
     def walk_view(model, seed_a, seed_b, label_a, label_b, frames):
         pics, name = services.draw_walk(svc, model, seed_a, seed_b, label_a, label_b, frames)
-        return svc.outbox.write(name, gif_bytes([upscale(f, 8) for f in pics], duration_ms=70))
+        path = svc.outbox.write(name, gif_bytes([upscale(f, 8) for f in pics], duration_ms=70))
+        # the download offers this GIF, not the grid shown before it
+        return path, gr.update(value=path, visible=True, label="⬇ Download GIF")
 
     def select_model(model):
         """Load the picked model; on failure say why and fall back to the default."""
@@ -131,7 +133,7 @@ def build_generate_tab(demo: gr.Blocks, svc: Services) -> gr.Dropdown:
     dice.click(lambda: random.randint(0, RANDOM_SEED_MAX), None, seed, **PRIVATE).then(
         generate_view, gen_inputs, [image, download], **PRIVATE, **draw)
     all_btn.click(all_classes_view, [picker, seed, columns], [image, download], **PRIVATE, **draw)
-    walk_btn.click(walk_view, [picker, seed, seed_b, digit, digit_b, frames], image, **PRIVATE, **draw)
+    walk_btn.click(walk_view, [picker, seed, seed_b, digit, digit_b, frames], [image, download], **PRIVATE, **draw)
     return picker
 
 

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import UserError
-from ..jobs import JobManager
+from ..jobs import JobManager, human_duration
 from ..registry import RUN_PREFIX, ModelEntry, Registry, class_grid, digits, export_zip, latent_walk
 from ..sampler import Sampler
 from ..validation import DEFAULT_MAX_ITERS, SPACE_MAX_ITERS, as_int, check_num, check_seed, parse_label
@@ -47,7 +47,8 @@ class Settings:
         arg = lambda name: getattr(args, name, None) if args is not None else None  # noqa: E731
         # On a Hugging Face Space (SPACE_ID is set there) visitors share one small CPU: a lower cap.
         default_cap = SPACE_MAX_ITERS if env.get("SPACE_ID") else DEFAULT_MAX_ITERS
-        max_iters = arg("max_train_iters") or env.get("WGAN_APP_MAX_ITERS") or default_cap
+        max_iters = next((v for v in (arg("max_train_iters"), env.get("WGAN_APP_MAX_ITERS")) if v is not None),
+                         default_cap)  # an explicit 0 is refused below, not read as "unset"
         try:
             max_iters = int(max_iters)
         except ValueError:
@@ -142,11 +143,21 @@ def list_models(svc: Services) -> list[dict]:
 
 
 def train_start(svc: Services, owner: str, variant, dataset, iters, batch_size, lr, n_critic, lambda_gp,
-                clip_value, seed, eval_every) -> dict:
+                clip_value, seed, eval_every, recipe="fast") -> dict:
     """Start a run (one at a time per server); /train_status's answer for it."""
     cfg = svc.jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
-                                eval_every)
+                                eval_every, recipe)
     return public_status(svc.jobs.start(cfg, owner).snapshot())
+
+
+def estimate(svc: Services, variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
+             eval_every, recipe="fast") -> str:
+    """One line for the form, before Start: what the run will be and how long it should take."""
+    cfg = svc.jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
+                                eval_every, recipe)
+    rate, source = svc.jobs.expected_rate(cfg)
+    return (f"{cfg.iters} steps of {cfg.variant} ({cfg.recipe} recipe: lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
+            f"batch {cfg.batch_size}): about **{human_duration(cfg.iters / rate)}** at {rate:.1f} steps/s ({source}).")
 
 
 def train_status(svc: Services, since_step=0) -> dict:

@@ -6,9 +6,12 @@ a reloaded or newly opened page shows the same run, and plots are re-sent only w
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from ..config import DATASETS, TrainConfig
+from ..objectives import RECIPES
 from ..errors import UserError
 from ..jobs import ACC_SERIES, MAX_BATCH, PLOT_SERIES, QUALITY_ACC_SERIES, QUALITY_SERIES, status_line
 from ..objectives import VARIANTS
@@ -19,24 +22,24 @@ from .services import Services
 VARIANT_CHOICES = [(cls.title, name) for name, cls in VARIANTS.items()]  # (what people read, --variant)
 
 
-def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
+def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None:
     """Lay out the tab and its timer, and wire them; `picker` (the Generate tab's model list)
     is offered a run once it has finished."""
     form = TrainConfig()  # the engine's defaults, shown in the form
-    default_constraint, default_recipe = _recipe(form.variant)  # its variant's paper recipe, as placeholders
+    default_constraint, default_recipe = _recipe(form.variant, form.recipe)  # what blank lr / n_critic mean
     cap = svc.settings.max_train_iters
 
     # --- handlers -------------------------------------------------------------------------
 
     @friendly
     def start_training(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed, eval_every,
-                       request: gr.Request):
+                       recipe, request: gr.Request):
         owner = _owner(request)
         job = svc.jobs.job
         if job is not None and job.running and job.owner == owner:
             raise UserError("your run is still training: press Stop first, or wait for it to finish")
         services.train_start(svc, owner, variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value,
-                             seed, eval_every)
+                             seed, eval_every, recipe)
         return status_line(svc.jobs.job), gr.update(interactive=False), gr.update(interactive=True)
 
     def stop_training():
@@ -70,7 +73,8 @@ def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
         if len(loss_df):  # an empty frame would fix the axes as categorical for good: send none until data exists
             out[loss_plot] = loss_df
         if job.sample is not None:
-            out[sample] = _view(job.sample)
+            out[sample] = gr.update(value=_view(job.sample), label=f"Samples from fixed noise at step {job.sample_step}"
+                                    + (" (one row per class)" if job.cfg.model.conditional else ""))
         if finished:
             out[picker] = gr.update(choices=svc.model_choices())
         return out
@@ -79,10 +83,27 @@ def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
     def push_to_hub(repo_id):
         return services.push_to_hub(svc, repo_id)
 
-    def variant_changed(variant):
-        constraint, recipe = _recipe(variant)
+    def variant_changed(variant, recipe_name):
+        constraint, recipe = _recipe(variant, recipe_name)
         return (gr.update(placeholder=f"{recipe['lr']:g}"), gr.update(placeholder=f"{recipe['n_critic']}"),
                 gr.update(visible=constraint == "gp"), gr.update(visible=constraint == "clip"))
+
+    def estimate(*values):
+        """Before Start: what the form will run and how long it should take (or why it cannot)."""
+        try:
+            return services.estimate(svc, *values)
+        except UserError as e:
+            return f"⚠️ {html.escape(str(e))}"
+
+    def mirror_running_job():
+        """A page opened while a run trains shows that run's settings, not the defaults."""
+        job = svc.jobs.job
+        if job is None or not job.running:
+            return {field: gr.update() for field in train_inputs}  # Gradio wants every output named
+        c = job.cfg
+        return {variant: c.variant, dataset: c.dataset, iters: c.iters, batch: c.batch_size, lr: f"{c.lr:g}",
+                n_critic: str(c.n_critic), lam: c.lambda_gp, clip: c.clip_value, train_seed: c.seed,
+                eval_every: c.eval_every, recipe: c.recipe}
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -90,6 +111,10 @@ def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
                 variant = gr.Dropdown(VARIANT_CHOICES, value=form.variant, label="Variant", elem_id="variant")
+                recipe = gr.Radio([("fast: best quality per CPU-minute", "fast"), ("paper: as published", "paper")],
+                                  value=form.recipe, label="Recipe", elem_id="recipe",
+                                  info="fast: smaller networks, one critic step per generator step; "
+                                       "paper: the method's published settings (slower, a tighter W estimate)")
                 dataset = gr.Radio(list(DATASETS), value=form.dataset, label="Dataset")
                 iters = gr.Slider(1, cap, value=min(form.iters, cap), step=1, label="Iterations (generator steps)",
                                   elem_id="iters", info=f"this server allows up to {cap}")
@@ -97,10 +122,9 @@ def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
                 with gr.Row():
                     # text boxes, because a gr.Number cannot be blank (blank = the variant's default)
                     lr = gr.Textbox(label="Learning rate", placeholder=f"{default_recipe['lr']:g}",
-                                    info="blank = the paper's; 2e-4 with n_critic 1 is the gradient-penalty "
-                                         "models' fast CPU recipe", elem_id="lr")
+                                    info="blank = the recipe's", elem_id="lr")
                     n_critic = gr.Textbox(label="n_critic", placeholder=f"{default_recipe['n_critic']}",
-                                          info="blank = the paper's; 1 costs a third of 5 a step",
+                                          info="blank = the recipe's; 1 costs about a third of 5 a step",
                                           elem_id="n-critic")
                 with gr.Row():
                     lam = gr.Number(value=form.lambda_gp, label="λ (gradient penalty)",
@@ -112,24 +136,30 @@ def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
                                        info="0 = off; otherwise MNIST-FID and class accuracy of 500 samples "
                                             "(about 1 s each) plotted beside the Wasserstein estimate",
                                        elem_id="eval-every")
+                plan = gr.Markdown(elem_id="train-plan")
                 with gr.Row():
                     start_btn = gr.Button("▶ Start", variant="primary", elem_id="train-start")
                     stop_btn = gr.Button("■ Stop", variant="stop", interactive=False, elem_id="train-stop")
             with gr.Column(scale=3, min_width=320):
                 status = gr.Markdown(status_line(None), elem_id="status-line")
-                loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses", height=280,
-                                        x_title="step", y_title="", elem_id="loss-plot",
+                loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Losses and the Wasserstein estimate",
+                                        height=280, x_title="generator step", y_title="loss / estimate",
+                                        elem_id="loss-plot",
                                         color_map=dict(zip(PLOT_SERIES.values(),
                                                            ["#d62728", "#1f77b4", "#9467bd", "#2ca02c"])))
                 gr.Markdown("<small>Wasserstein estimate = E[D(real)] − E[D(fake)]: the critic loss with its "
-                            "sign flipped, before the penalty and class terms. It shrinks as the generator "
-                            "catches up.</small>")
+                            "sign flipped, before the penalty and class terms. It first <b>rises</b> from 0: the "
+                            "critic starts knowing nothing and learns to tell the generator's noise from digits. "
+                            "Then it <b>falls</b> as the generator catches up: the fall, not the peak, is what "
+                            "follows sample quality. With the fast recipe the critic takes one step per generator "
+                            "step, so the estimate is a looser, noisier bound than the paper recipe's.</small>")
                 acc_plot = gr.LinePlot(x="step", y="value", color="series", title="Critic class accuracy",
-                                       height=200, y_lim=[0, 1], x_title="step", y_title="", visible=False,
+                                       height=200, y_lim=[0, 1], x_title="generator step", y_title="accuracy",
+                                       visible=False,
                                        elem_id="acc-plot")
                 quality_plot = gr.LinePlot(x="step", y="value", color="series", height=200, visible=False,
-                                           title="Sample quality (MNIST-FID, lower is better)", x_title="step",
-                                           y_title="", elem_id="quality-plot")
+                                           title="Sample quality (MNIST-FID, lower is better)",
+                                           x_title="generator step", y_title="MNIST-FID", elem_id="quality-plot")
                 sample = gr.Image(label="Samples from fixed noise", type="pil", interactive=False, height=420,
                                   elem_id="train-sample", elem_classes=["pixelated"])
                 run_zip = gr.DownloadButton("⬇ Download checkpoint (.zip)", visible=False, elem_id="run-zip")
@@ -143,8 +173,13 @@ def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
 
     # --- wiring ---------------------------------------------------------------------------
 
-    train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed, eval_every]
-    variant.change(variant_changed, variant, [lr, n_critic, lam, clip], **PRIVATE)
+    train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed, eval_every, recipe]
+    for field in (variant, recipe):
+        field.change(variant_changed, [variant, recipe], [lr, n_critic, lam, clip], **PRIVATE)
+    for field in train_inputs:
+        field.change(estimate, train_inputs, plan, **PRIVATE, concurrency_limit=None, show_progress="hidden")
+    demo.load(mirror_running_job, None, train_inputs, **PRIVATE).then(
+        estimate, train_inputs, plan, **PRIVATE, concurrency_limit=None, show_progress="hidden")
     start_btn.click(start_training, train_inputs, [status, start_btn, stop_btn], **PRIVATE, concurrency_limit=None)
     stop_btn.click(stop_training, None, [status, start_btn, stop_btn], **PRIVATE, concurrency_limit=None)
     timer.tick(tick, [version_state, run_state],
@@ -153,10 +188,10 @@ def build_train_tab(svc: Services, picker: gr.Dropdown) -> None:
     push_btn.click(push_to_hub, repo, push_out, **PRIVATE)
 
 
-def _recipe(variant: str) -> tuple[str, dict]:
-    """A variant's default constraint and its paper recipe (lr, n_critic...): what a blank field means."""
+def _recipe(variant: str, recipe: str) -> tuple[str, dict]:
+    """A variant's default constraint and a recipe's settings (lr, n_critic...): what a blank field means."""
     obj = VARIANTS[variant]
-    return obj.constraint, obj.recipe_for(obj.constraint)
+    return obj.constraint, obj.recipe_for(obj.constraint, recipe if recipe in RECIPES else "fast")
 
 
 def _plot_frames(history: list[dict], quality: list[dict] = ()):
