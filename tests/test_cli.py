@@ -47,8 +47,11 @@ def test_train_leaves_the_documented_run_directory(cli_run):
     run, r = cli_run
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["variant"] == "acgan" and cfg["iters"] == 40 and cfg["lambda_gp"] == 10.0
-    assert cfg["recipe"] == "fast" and cfg["n_critic"] == 1 and cfg["class_weight_g"] == 4.0  # resolved, in the file
-    assert "training acgan on mnist (fast recipe: lr 0.0002, n_critic 1, batch 16)" in r.stderr
+    from wgan_app.config import TrainConfig
+
+    fast = TrainConfig(recipe="fast")
+    assert cfg["recipe"] == "fast" and cfg["n_critic"] == 1 and cfg["lr"] == fast.lr  # resolved, in the file
+    assert f"training acgan on mnist (fast recipe: lr {fast.lr:g}, n_critic 1, batch 16)" in r.stderr
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines] == [10, 20, 30, 40]
     for key in ("loss_d", "loss_g", "wasserstein", "gp", "class_acc"):
@@ -253,7 +256,7 @@ def test_help_shows_defaults_and_what_each_recipe_resolves_to():
     assert r.returncode == 0
     assert "--recipe RECIPE fast (best quality per CPU-minute" in text and "(default: fast)" in text
     assert "(default: 0.999)" not in text and "(default: from --recipe)" in text
-    assert "(default: 2000)" in text and "(default: 500)" in text  # iters, save_every: no longer hidden
+    assert "(default: 4000)" in text and "(default: 500)" in text  # iters, save_every: no longer hidden
     from wgan_app.config import TrainConfig
 
     for variant in ("acgan", "wgan-gp", "wgan", "gan"):
@@ -266,3 +269,21 @@ def test_out_that_is_a_directory_is_refused(acgan_ckpt, tmp_path, capsys):
     (tmp_path / "grid.png").mkdir()
     code, err = run_main(["--sample", "--checkpoint", acgan_ckpt, "--out", tmp_path / "grid.png"], capsys)
     assert code == 2 and "is a directory" in err and not list((tmp_path / "grid.png").iterdir())
+
+
+def test_a_foreign_pickle_as_training_state_is_refused_in_one_line_and_never_run(tmp_path, data_dir):
+    import pathlib
+    import pickle
+
+    run = tmp_path / "run"
+    assert app("--train", "--iters", 1, "--data-dir", data_dir, "--run-dir", run, *TINY).returncode == 0
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (pathlib.Path.touch, (marker,))
+
+    (run / "checkpoints" / "step_0000001" / "training_state.pt").write_bytes(pickle.dumps({"G": Evil()}))
+    r = app("--train", "--resume", "--run-dir", run, "--iters", 2, "--data-dir", data_dir)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr  # no torch warning first
+    assert "refused" in r.stderr and not marker.exists()

@@ -307,6 +307,7 @@ def test_model_card_describes_the_run(wgan_gp_ckpt):
     assert card.data.pipeline_tag == "unconditional-image-generation"
     assert "pytorch_model_hub_mixin" in card.data.tags
     assert re.search(r"WGAN-GP .* mnist", text) and f"for {ckpt.step} generator steps" in text
-    assert "| lambda_gp | 10.0 |" in text and "| n_critic | 5 |" in text
+    n_critic = ckpt.meta["train_config"]["n_critic"]
+    assert "| lambda_gp | 10.0 |" in text and f"| n_critic | {n_critic} |" in text and "| recipe | fast |" in text
     assert re.search(r"## Metrics at step \d+", text) and "| wasserstein |" in text  # from metrics.jsonl
     assert "--checkpoint hf://bob/gp" in text and 'REPO = "bob/gp"' in text

@@ -26,9 +26,11 @@ def test_shapes(variant):
 
 
 def test_default_networks_are_small_enough_for_a_cpu():
-    G, D = build_models(TrainConfig().model)
+    G, D = build_models(TrainConfig(recipe="paper").model)  # the largest a recipe builds
     assert 0.3e6 < count_parameters(G) < 2.5e6
     assert 0.03e6 < count_parameters(D) < 2.5e6
+    g, d = build_models(TrainConfig(recipe="fast").model)  # fast: a fraction of that
+    assert count_parameters(g) < 0.6 * count_parameters(G) and count_parameters(d) < 0.6 * count_parameters(D)
 
 
 def test_gradient_penalty_critic_has_no_batch_norm():

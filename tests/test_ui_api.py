@@ -150,10 +150,10 @@ def test_concurrent_requests_do_not_share_rng(server):
 @pytest.mark.parametrize("kw, message", [
     (dict(iters=401), "iterations must be between 1 and 400"),
     (dict(batch_size=0), "batch size must be between 1"),
-    (dict(lr=-0.1), "--lr must be in"),
-    (dict(n_critic=0), "--n-critic must be at least 1"),
-    (dict(lambda_gp=-1.0), "--lambda-gp must be in"),
-    (dict(clip_value=0.0, variant="wgan"), "--clip-value must be in"),
+    (dict(lr=-0.1), "lr must be in"),
+    (dict(n_critic=0), "n_critic must be at least 1"),
+    (dict(lambda_gp=-1.0), "lambda_gp must be in"),
+    (dict(clip_value=0.0, variant="wgan"), "clip_value must be in"),
     (dict(variant="vae"), "variant 'vae' is not one of"),
     (dict(dataset="cifar"), "dataset 'cifar' is not one of"),
 ])

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wgan_app.config import TrainConfig
 from wgan_app.errors import UserError
 from wgan_app.images import grid
 from wgan_app.sampler import Sampler
@@ -199,7 +200,7 @@ def test_importing_and_building_load_nothing(tmp_path, acgan_ckpt):
 
 def test_the_form_says_how_long_a_run_will_take_before_start(svc):
     text = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "fast")
-    assert text.startswith("600 steps of acgan (fast recipe: lr 0.0002, n_critic 1, batch 64): about **")
+    assert text.startswith(f"600 steps of acgan (fast recipe: lr {TrainConfig().lr:g}, n_critic 1, batch 64): about **")
     assert "steps/s (bench/bench_train.py" in text
     paper = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "paper")
     assert "paper recipe: lr 0.0001, n_critic 5" in paper
@@ -207,3 +208,12 @@ def test_the_form_says_how_long_a_run_will_take_before_start(svc):
     assert rate(text) > 3 * rate(paper)
     with pytest.raises(UserError, match="recipe"):
         services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "turbo")
+
+
+@pytest.mark.parametrize("kw, needle", [
+    (dict(lr=5), "lr must be in (0, 1]"), (dict(n_critic=0), "n_critic must be at least 1"),
+    (dict(lambda_gp=-1), "lambda_gp must be in"), (dict(recipe="turbo"), "recipe 'turbo' is not one of")])
+def test_training_errors_name_the_apis_parameters_not_the_cli_flags(svc, kw, needle):
+    with pytest.raises(UserError) as e:
+        svc.jobs.build_config(**kw)
+    assert str(e.value).startswith(needle) and "--" not in str(e.value)

@@ -20,7 +20,7 @@ from .rundir import read_metrics
 SAMPLES_NAME = "samples.png"
 LICENSE = "mit"
 _DATASET_REPOS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist"}
-RECIPE_FIELDS = ("variant", "dataset", "constraint", "iters", "batch_size", "optimizer", "lr", "beta1", "beta2",
+RECIPE_FIELDS = ("variant", "dataset", "recipe", "constraint", "iters", "batch_size", "optimizer", "lr", "beta1", "beta2",
                  "n_critic", "critic_warmup", "lambda_gp", "clip_value", "class_weight_d", "class_weight_g",
                  "lr_decay_from", "ema", "g_width", "g_refine", "d_width", "d_layers", "z_dim", "seed")
 

@@ -235,12 +235,19 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def load_training_state(ckpt_dir: str | os.PathLike) -> dict:
     """The resume state of one of *our* runs. weights_only=True: never unpickle code."""
+    import warnings
+
     p = Path(ckpt_dir) / STATE_NAME
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{ckpt_dir} has no {STATE_NAME}, so it cannot be resumed "
                         "(it is a sampling-only checkpoint)") from None
     except Exception as e:
+        if "Weights only load failed" in str(e):
+            raise UserError(f"{p} holds more than tensors (a pickle wgan_app did not write), and loading it could "
+                            "run code: refused. Resume from an older checkpoint by deleting this folder") from None
         raise UserError(f"{p} is unreadable ({first_line(e)}); resume from an older checkpoint "
                         "by deleting this folder") from None

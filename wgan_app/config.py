@@ -102,7 +102,7 @@ class TrainConfig:
                                "when online)")
     constraint: Optional[str] = _f(None, "Lipschitz constraint: gp (gradient penalty) | clip (weight clipping) | "
                                          "none (gan); acgan takes gp or clip (default gp)")
-    iters: int = _f(2000, "generator steps to train to (with --resume: the new total; with --max-minutes and no "
+    iters: int = _f(4000, "generator steps to train to (with --resume: the new total; with --max-minutes and no "
                           "--iters: no step limit)")
     batch_size: Optional[int] = _f(None, "images per critic and generator step")
     optimizer: Optional[str] = _f(None, "adam | rmsprop")

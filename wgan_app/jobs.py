@@ -28,7 +28,7 @@ from typing import Optional
 
 import numpy as np
 
-from .config import DATASETS, TrainConfig
+from .config import DATASETS, TrainConfig, flag
 from .errors import UserError
 from .objectives import RECIPES, VARIANTS
 from .rundir import default_run_dir
@@ -236,7 +236,10 @@ class JobManager:
             kw["lambda_gp"] = as_float(lambda_gp, "λ (gradient penalty weight)")
         if clip_value not in (None, ""):
             kw["clip_value"] = as_float(clip_value, "clip value")
-        cfg = TrainConfig(**kw)  # validates ranges, raising UserError naming the field
+        try:
+            cfg = TrainConfig(**kw)  # validates ranges, raising UserError naming the field...
+        except UserError as e:  # ...as the CLI spells it: the form and the API say `lr`, not `--lr`
+            raise UserError(api_names(str(e), FORM_FIELDS)) from None
         return cfg.replace(run_dir=str(default_run_dir(cfg.variant, cfg.dataset, root=self.runs_dir)))
 
     def start(self, cfg: TrainConfig, owner: str) -> Job:
@@ -278,6 +281,19 @@ class JobManager:
     def close(self, wait_s: float = 10.0) -> None:
         """Stop and wait (server shutdown): the run keeps a checkpoint instead of dying mid-write."""
         self.stop(wait_s)
+
+
+FORM_FIELDS = ("variant", "dataset", "iters", "batch_size", "lr", "n_critic", "lambda_gp", "clip_value", "seed",
+               "eval_every", "recipe")  # /train_start's parameters
+
+
+def api_names(message: str, names: tuple[str, ...]) -> str:
+    """'--n-critic must be at least 1' -> 'n_critic must be at least 1' for the given field names."""
+    import re
+
+    for name in names:
+        message = re.sub(rf"{re.escape(flag(name))}(?![\w-])", name, message)
+    return message
 
 
 def _kind(cfg: TrainConfig) -> tuple:

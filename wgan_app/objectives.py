@@ -122,9 +122,10 @@ class WGANGP(Objective):
     recipes = {
         "paper": dict(optimizer="adam", lr=1e-4, beta1=0.5, beta2=0.9, n_critic=5, critic_warmup=False,
                       d_norm="none", **PAPER_NETS),
-        # One critic step per generator step at twice the lr: the critic is further from optimal, so
-        # -L_D is a looser bound on W1, but a CPU-minute buys five times the generator steps.
-        "fast": dict(optimizer="adam", lr=2e-4, beta1=0.5, beta2=0.9, n_critic=1, critic_warmup=False,
+        # One critic step per generator step at 5x the lr: the critic is further from optimal, so
+        # -L_D is a looser bound on W1, but a CPU-minute buys about ten times the generator steps.
+        # lr 5e-4 reached 95 % class accuracy (acgan) in 3,000 steps where 2e-4 had 78 %.
+        "fast": dict(optimizer="adam", lr=5e-4, beta1=0.5, beta2=0.9, n_critic=1, critic_warmup=False,
                      d_norm="none", **FAST_NETS),
     }
 
@@ -223,7 +224,11 @@ class ACGAN(Objective):
     _INNER = {"gp": WGANGP, "clip": WGANClip}
     constraint = "gp"  # the default; --constraint clip swaps the inner objective
     # On top of the inner objective's recipe. fast: the generator's class term weighs 4x, so the
-    # class shows in the samples within the few thousand steps a CPU gives it in minutes.
+    # class shows within the few thousand steps a CPU gives in minutes (with the inner fast
+    # recipe's lr 5e-4: 95 % class accuracy at 3,000 steps, 98 % at 4,000; README "Recipes").
+    # No lr decay by default: its schedule depends on --iters, and a run resumed to a new --iters
+    # must end exactly as a straight run would (--lr-decay-from 0.5 with --lr 1e-3 read 97 % at
+    # 2,000 steps in one run; use it when the length is fixed in advance).
     class_recipes = {"paper": {}, "fast": dict(class_weight_g=4.0)}
 
     def __init__(self, inner: Objective, class_weight_d: float = 1.0, class_weight_g: float = 1.0):
