@@ -287,3 +287,29 @@ def test_a_foreign_pickle_as_training_state_is_refused_in_one_line_and_never_run
     r = app("--train", "--resume", "--run-dir", run, "--iters", 2, "--data-dir", data_dir)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr  # no torch warning first
     assert "refused" in r.stderr and not marker.exists()
+
+
+def test_a_run_started_by_the_first_release_resumes(tmp_path, data_dir, capsys):
+    """tests/fixtures/v1-run was written by wgan_app's first engine (before recipes and before
+    TrainConfig composed ModelConfig), stopped at step 3. Today's code must continue it."""
+    import shutil
+
+    from wgan_app.checkpoint import load_checkpoint
+    from wgan_app.sampler import Sampler
+
+    run = tmp_path / "v1-run"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "v1-run", run)
+    before = json.loads((run / "config.json").read_text())
+    assert "recipe" not in before and before["lr"] == 1e-4  # really the old format
+    code, err = run_main(["--train", "--resume", "--run-dir", run, "--iters", 5, "--data-dir", data_dir], capsys)
+    assert code == 0, err
+    assert "from step 3" in err and "finished at step 5" in err
+    after = json.loads((run / "config.json").read_text())
+    assert after["recipe"] == "paper"  # what the old file meant, recorded
+    same = [k for k in before if k not in ("run_dir", "data_dir", "iters")]  # iters: the new target
+    assert {k: after[k] for k in same} == \
+        {k: before[k] for k in same} and after["iters"] == 5
+    assert [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4, 5]
+    ckpt = load_checkpoint(run)
+    assert ckpt.step == 5 and (ckpt.model.g_refine, ckpt.model.d_layers) == (0, 2)
+    assert Sampler(ckpt).sample(7, seed=1, n=4).shape == (4, 28, 28)

@@ -92,7 +92,7 @@ MODEL_KNOBS = tuple(f.name for f in fields(ModelConfig) if f.metadata.get("cli",
 @dataclass(frozen=True, init=False)
 class TrainConfig:
     """A training run: a ModelConfig (`model`) plus the recipe. Recipe fields left None take the
-    objective's paper default. Construct it flat: `TrainConfig(variant="wgan",
+    value of the run's recipe (fast or paper). Construct it flat: `TrainConfig(variant="wgan",
     g_width=32, lr=1e-4)`; the model's fields are also readable flat (`cfg.variant`, `cfg.z_dim`)."""
 
     model: ModelConfig

@@ -51,9 +51,9 @@ QUALITY_ACC_SERIES = {"class_accuracy": "samples read as their class (classifier
 EVAL_NUM = 500  # samples per evaluation in UI runs: about 1 s on a 2-core CPU
 # Generator steps/s at batch 64 on 2 threads of an AMD EPYC, from `python bench/bench_train.py`
 # (README "Benchmarks"): what the form's time estimate assumes until this server has run that kind.
-MEASURED_STEPS_PER_S = {("acgan", "paper"): 1.4, ("wgan-gp", "paper"): 1.4, ("wgan", "paper"): 2.4,
-                        ("gan", "paper"): 7.0, ("acgan", "fast"): 14.0, ("wgan-gp", "fast"): 14.0,
-                        ("wgan", "fast"): 6.0, ("gan", "fast"): 20.0}
+MEASURED_STEPS_PER_S = {("acgan", "fast"): 17.7, ("acgan", "paper"): 1.3, ("wgan-gp", "fast"): 22.6,
+                        ("wgan-gp", "paper"): 1.5, ("wgan", "fast"): 10.9, ("wgan", "paper"): 2.6,
+                        ("gan", "fast"): 31.5, ("gan", "paper"): 7.6}
 
 
 @dataclass

@@ -120,7 +120,7 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
                                   elem_id="iters", info=f"this server allows up to {cap}")
                 batch = gr.Slider(1, MAX_BATCH, value=form.batch_size, step=1, label="Batch size", elem_id="batch")
                 with gr.Row():
-                    # text boxes, because a gr.Number cannot be blank (blank = the variant's default)
+                    # text boxes, because a gr.Number cannot be blank (blank = the recipe's value)
                     lr = gr.Textbox(label="Learning rate", placeholder=f"{default_recipe['lr']:g}",
                                     info="blank = the recipe's", elem_id="lr")
                     n_critic = gr.Textbox(label="n_critic", placeholder=f"{default_recipe['n_critic']}",
