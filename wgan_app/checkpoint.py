@@ -152,6 +152,21 @@ def list_step_dirs(run_dir: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+_PARTIAL = re.compile(r"^\.step_\d{7,}\.(tmp|old)-")
+
+
+def remove_partial_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete what a kill during `write_checkpoint_dir` leaves in a run's checkpoints/: temporary
+    `.step_N.tmp-*` folders (never renamed into place) and `.step_N.old-*` (replaced ones)."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    gone = [p for p in root.iterdir() if _PARTIAL.match(p.name) and p.is_dir()]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
 def rotate_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
     for old in list_step_dirs(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

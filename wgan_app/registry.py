@@ -74,9 +74,9 @@ class Registry:
 
         Folders that fail `load_checkpoint` (a classifier, a half-copied folder) are skipped quietly.
         """
-        out = [e for p in _subdirs(self.checkpoints_dir) if (e := self._entry(p.name, p, "shipped"))]
+        out = [e for p in subdirs(self.checkpoints_dir) if (e := self._entry(p.name, p, "shipped"))]
         active = {Path(p).resolve() for p in self._active_runs()}
-        runs = [p for p in _subdirs(self.runs_dir) if p.resolve() not in active]
+        runs = [p for p in subdirs(self.runs_dir) if p.resolve() not in active]
         runs.sort(key=lambda p: p.name, reverse=True)  # names start with a timestamp
         out += [e for p in runs if (e := self._entry(RUN_PREFIX + p.name, p, "run"))]
         d = self._explicit_default
@@ -91,13 +91,13 @@ class Registry:
         """WGAN_APP_MODEL / --checkpoint, else the shipped conditional model, else any shipped one."""
         if self._explicit_default:
             return self._explicit_default
-        shipped = [p.name for p in _subdirs(self.checkpoints_dir) if self._entry(p.name, p, "shipped")]
+        shipped = [p.name for p in subdirs(self.checkpoints_dir) if self._entry(p.name, p, "shipped")]
         if SHIPPED_DEFAULT in shipped:
             return SHIPPED_DEFAULT
         return shipped[0] if shipped else None
 
     def has_shipped_model(self) -> bool:
-        return any(self._entry(p.name, p, "shipped") for p in _subdirs(self.checkpoints_dir))
+        return any(self._entry(p.name, p, "shipped") for p in subdirs(self.checkpoints_dir))
 
     def _entry(self, ref: str, path: Path, kind: str) -> Optional[ModelEntry]:
         try:
@@ -270,7 +270,7 @@ def export_zip(ckpt_dir: Path, dest: Path, name: str) -> Path:
     return dest
 
 
-def _subdirs(root: Path) -> list[Path]:
+def subdirs(root: Path) -> list[Path]:
     try:
         return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:

@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 
-from .checkpoint import (atomic_write_bytes, atomic_write_json, list_step_dirs, rotate_checkpoints, step_dir_name,
-                         write_checkpoint_dir)
+from .checkpoint import (atomic_write_bytes, atomic_write_json, list_step_dirs, remove_partial_checkpoints,
+                         rotate_checkpoints, step_dir_name, write_checkpoint_dir)
 from .errors import UserError
 from .images import png_bytes
 
@@ -75,6 +75,8 @@ class RunDir:
             raise UserError(f"run directory {path} already exists; pass --resume to continue it "
                             "or choose another --run-dir")
         path.mkdir(parents=True, exist_ok=True)
+        if resume:
+            remove_partial_checkpoints(path)  # a kill mid-write leaves temporary folders behind
         return cls(path, tensorboard)
 
     # --- config and metrics ---------------------------------------------------------------

@@ -104,8 +104,31 @@ def launch(args) -> int:
         port = os.environ.get("GRADIO_SERVER_PORT") or 7860
     port = in_range(as_int(form_number(port), "--port"), "--port", 1, 65535)
     demo = build_demo(settings)  # after every setting is known good: a bad one costs no start-up
+    restore = _stop_cleanly_on_sigterm()
     try:
         demo.launch(server_name=host, server_port=port, **launch_options())
     finally:
-        demo.wgan_jobs.close()  # a running job writes its checkpoint before the process exits
+        # A running job stops after its current step and writes its checkpoint before the process
+        # exits: within SHUTDOWN_WAIT_S plus one step, inside `docker stop`'s 10 s grace.
+        demo.wgan_jobs.close(wait_s=SHUTDOWN_WAIT_S)
+        restore()
     return 0
+
+
+SHUTDOWN_WAIT_S = 8.0
+
+
+def _stop_cleanly_on_sigterm():
+    """SIGTERM (docker stop, a Space restart) behaves like Ctrl-C: Gradio's blocking loop closes
+    the server on KeyboardInterrupt, then `launch`'s `finally` saves the job. Returns the undo."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signal handlers can only be set from the main thread
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    return lambda: signal.signal(signal.SIGTERM, previous)

@@ -22,8 +22,9 @@ from typing import Optional
 import numpy as np
 
 from ..errors import UserError
+from ..checkpoint import remove_partial_checkpoints
 from ..jobs import JobManager, human_duration
-from ..registry import RUN_PREFIX, ModelEntry, Registry, class_grid, digits, export_zip, latent_walk
+from ..registry import RUN_PREFIX, ModelEntry, Registry, subdirs, class_grid, digits, export_zip, latent_walk
 from ..sampler import Sampler
 from ..validation import DEFAULT_MAX_ITERS, SPACE_MAX_ITERS, as_int, check_num, check_seed, parse_label
 
@@ -109,6 +110,9 @@ class Services:
                                  active_runs=self.jobs.active_run_dirs)
         self.outbox = Outbox()
         self.zips: dict[tuple, str] = {}  # (checkpoint folder, mtime) -> its exported .zip
+        # No job runs yet: whatever temporary checkpoint folder a run dir holds was left by a kill.
+        for run in subdirs(settings.runs_dir):
+            remove_partial_checkpoints(run)
 
     def sampler(self, model: Optional[str]) -> tuple[Sampler, ModelEntry]:
         """The registry's cached Sampler for `model`; every failure is a one-line UserError."""
