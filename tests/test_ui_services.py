@@ -217,3 +217,25 @@ def test_training_errors_name_the_apis_parameters_not_the_cli_flags(svc, kw, nee
     with pytest.raises(UserError) as e:
         svc.jobs.build_config(**kw)
     assert str(e.value).startswith(needle) and "--" not in str(e.value)
+
+
+def test_without_training_data_the_visitor_is_told_before_and_at_start(tmp_path, data_dir, caplog):
+    """A server whose MNIST is not on disk (and, here, cannot be downloaded: tests are offline)."""
+    import logging
+
+    empty = Services(Settings(checkpoints_dir=tmp_path / "none", runs_dir=tmp_path / "runs",
+                              data_dir=tmp_path / "no-data"))
+    form = ("acgan", "mnist", 100, 64, "", "", 10.0, 0.01, 0, 0, "fast")
+    plan = services.estimate(empty, *form)
+    assert "not on this server yet: Start first downloads it (about 11 MB, once)" in plan
+    with caplog.at_level(logging.WARNING, logger="wgan_app.jobs"):
+        with pytest.raises(UserError) as e:
+            services.train_start(empty, "visitor", *form)
+    msg = str(e.value)
+    assert msg.startswith("The training data (MNIST) is not on this server and could not be downloaded")
+    assert "--data-dir" not in msg and len(msg.splitlines()) == 1  # nothing a visitor could act on
+    assert "--data-dir" in caplog.text  # the operator's version goes to the log
+    assert services.train_status(empty)["state"] == "failed"
+    assert not (tmp_path / "no-data").exists()  # the failed download left nothing behind
+    with_data = Services(Settings(checkpoints_dir=tmp_path / "none", runs_dir=tmp_path / "runs", data_dir=data_dir))
+    assert "not on this server" not in services.estimate(with_data, *form)

@@ -16,6 +16,24 @@ import torch
 from .errors import UserError, first_line
 
 _TV_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+DOWNLOAD_MB = {"mnist": 11, "fashion-mnist": 30}  # the gzipped IDX files torchvision fetches
+
+
+class DataUnavailable(UserError):
+    """The dataset is not on disk and could not be downloaded. `str()` is for the operator (where
+    to point --data-dir); `visitor` is what a web visitor, who cannot fix it, should read."""
+
+    def __init__(self, operator_message: str, name: str):
+        super().__init__(operator_message)
+        self.visitor = (f"The training data ({_TV_NAMES[name]}) is not on this server and could not be "
+                        "downloaded just now, so training cannot start. Try again later; the server's log "
+                        "tells its operator why.")
+
+
+def dataset_on_disk(name: str, data_dir: str) -> bool:
+    """Whether `name`'s raw training files are already under `data_dir` (so nothing is downloaded)."""
+    raw = os.path.join(data_dir, _TV_NAMES[name], "raw")
+    return all(os.path.isfile(os.path.join(raw, f)) for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"))
 
 
 @dataclass
@@ -52,7 +70,7 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
         ds = cls(data_dir, train=train, download=False)
     except RuntimeError:
         if not download:
-            raise UserError(_missing(name, data_dir)) from None
+            raise DataUnavailable(_missing(name, data_dir), name) from None
         # Remember the top-most folder that did not exist, so a failed download leaves nothing
         # behind (torchvision makes every missing parent of --data-dir/NAME/raw).
         created = _first_missing(os.path.join(os.path.abspath(data_dir), _TV_NAMES[name]))
@@ -61,7 +79,7 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
         except Exception as e:  # offline: URLError, socket errors, checksum failures...
             if created:
                 shutil.rmtree(created, ignore_errors=True)
-            raise UserError(f"{_missing(name, data_dir)} (download failed: {first_line(e, 160)})") from None
+            raise DataUnavailable(f"{_missing(name, data_dir)} (download failed: {first_line(e, 160)})", name) from None
     x = ds.data
     y = ds.targets
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 3 or tuple(x.shape[1:]) != (28, 28):

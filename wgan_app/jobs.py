@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from .config import DATASETS, TrainConfig, flag
+from .data import DataUnavailable
 from .errors import UserError
 from .objectives import RECIPES, VARIANTS
 from .rundir import default_run_dir
@@ -259,6 +260,10 @@ class JobManager:
             from .train import build_trainer as build
         try:
             trainer = build(cfg)
+        except DataUnavailable as e:  # the visitor cannot fix the server's data: tell them, log the cause
+            log.warning("training could not start: %s", e)
+            job.fail(e.visitor)
+            raise UserError(e.visitor) from None
         except UserError as e:
             job.fail(str(e))
             raise UserError(f"training could not start: {e}") from None

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..checkpoint import remove_partial_checkpoints
+from ..data import DOWNLOAD_MB, dataset_on_disk
 from ..jobs import JobManager, human_duration
 from ..registry import RUN_PREFIX, ModelEntry, Registry, subdirs, class_grid, digits, export_zip, latent_walk
 from ..sampler import Sampler
@@ -160,8 +161,12 @@ def estimate(svc: Services, variant, dataset, iters, batch_size, lr, n_critic, l
     cfg = svc.jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
                                 eval_every, recipe)
     rate, source = svc.jobs.expected_rate(cfg)
-    return (f"{cfg.iters} steps of {cfg.variant} ({cfg.recipe} recipe: lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
+    text = (f"{cfg.iters} steps of {cfg.variant} ({cfg.recipe} recipe: lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
             f"batch {cfg.batch_size}): about **{human_duration(cfg.iters / rate)}** at {rate:.1f} steps/s ({source}).")
+    if not dataset_on_disk(cfg.dataset, str(svc.settings.data_dir)):
+        text += (f" The {cfg.dataset} training data is not on this server yet: Start first downloads it "
+                 f"(about {DOWNLOAD_MB[cfg.dataset]} MB, once).")
+    return text
 
 
 def train_status(svc: Services, since_step=0) -> dict:
