@@ -239,3 +239,28 @@ def test_without_training_data_the_visitor_is_told_before_and_at_start(tmp_path,
     assert not (tmp_path / "no-data").exists()  # the failed download left nothing behind
     with_data = Services(Settings(checkpoints_dir=tmp_path / "none", runs_dir=tmp_path / "runs", data_dir=data_dir))
     assert "not on this server" not in services.estimate(with_data, *form)
+
+
+def test_every_cache_the_server_keeps_is_bounded(tmp_path, acgan_ckpt, data_dir, monkeypatch):
+    """A public server sees endless model versions and downloads: what it remembers stays bounded."""
+    import os
+
+    from wgan_app import registry as reg
+    from wgan_app.ui import services as svc_mod
+
+    monkeypatch.setattr(reg, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(svc_mod, "MAX_ZIPS", 2)
+    root = tmp_path / "checkpoints"
+    for i in range(6):
+        shutil.copytree(acgan_ckpt, root / f"m{i}")
+    s = Services(Settings(checkpoints_dir=root, runs_dir=tmp_path / "runs", data_dir=data_dir))
+    zips = []
+    for i in range(6):
+        entry = s.registry.entry(f"m{i}")
+        zips.append(services.zip_for(s, entry))
+    assert len(s.registry._entries) <= 3 and len(s.zips) == 2
+    assert [os.path.exists(z) for z in zips] == [False] * 4 + [True] * 2  # evicted zips' files are deleted
+    assert services.generate(s, "m0", 3, 1, 1).shape == (28, 28)  # an evicted entry is simply re-validated
+    for i in range(70):
+        reg.remember(s.registry._hub_paths, f"hf://u/r{i}", tmp_path, reg.MAX_HUB_PATHS)
+    assert len(s.registry._hub_paths) == reg.MAX_HUB_PATHS and "hf://u/r69" in s.registry._hub_paths

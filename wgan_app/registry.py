@@ -35,6 +35,8 @@ from .validation import MAX_GRID_COLUMNS, MAX_WALK_FRAMES, as_int, in_range
 SHIPPED_DEFAULT = "acgan-mnist"
 HUB_PREFIX = "hf://"
 RUN_PREFIX = "runs/"
+MAX_ENTRIES = 256  # validated folders remembered (one per checkpoint version)
+MAX_HUB_PATHS = 64  # hf:// refs resolved to local snapshot folders
 TRAIN_HINT = ("No trained model is shipped yet. Train one in the **Train** tab, or run "
               "`python app.py --train --variant acgan --iters 2000` and pick its run here.")
 
@@ -64,8 +66,9 @@ class Registry:
         self._max_cached = max_cached
         self._lock = threading.Lock()
         self._samplers: OrderedDict[tuple, Sampler] = OrderedDict()
-        self._entries: dict[tuple, ModelEntry | str] = {}  # key -> entry, or why the folder is unusable
-        self._hub_paths: dict[str, Path] = {}
+        # Bounded, newest kept: a public server sees endless refs and checkpoint versions.
+        self._entries: OrderedDict[tuple, ModelEntry | str] = OrderedDict()  # key -> entry, or why unusable
+        self._hub_paths: OrderedDict[str, Path] = OrderedDict()
 
     # --- listing ----------------------------------------------------------------------------
 
@@ -127,7 +130,7 @@ class Registry:
                 label = f"{ref} · your run: {what}" if kind == "run" else f"{ref} · {what}"
                 cached = ModelEntry(ref, path, label, kind, m.conditional, ckpt.step)
             with self._lock:
-                self._entries[key] = cached
+                remember(self._entries, key, cached, MAX_ENTRIES)
         if isinstance(cached, str):
             raise UserError(cached)
         return cached
@@ -187,7 +190,7 @@ class Registry:
         except Exception as e:  # network, auth, missing repo: all one line for the person
             raise UserError(f"could not fetch {ref}: {first_line(e)}") from None
         with self._lock:
-            self._hub_paths[ref] = path
+            remember(self._hub_paths, ref, path, MAX_HUB_PATHS)
         return path
 
 
@@ -268,6 +271,16 @@ def export_zip(ckpt_dir: Path, dest: Path, name: str) -> Path:
                 zf.write(p, f"{name}/{p.name}")
     os.replace(tmp, dest)
     return dest
+
+
+def remember(cache: OrderedDict, key, value, limit: int) -> list:
+    """cache[key] = value as the newest entry, dropping the oldest beyond `limit`; returns the dropped values."""
+    cache[key] = value
+    cache.move_to_end(key)
+    dropped = []
+    while len(cache) > limit:
+        dropped.append(cache.popitem(last=False)[1])
+    return dropped
 
 
 def subdirs(root: Path) -> list[Path]:

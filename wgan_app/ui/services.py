@@ -10,6 +10,7 @@ Importing this module loads nothing and never imports Gradio.
 from __future__ import annotations
 
 import html
+from collections import OrderedDict
 import os
 import re
 import tempfile
@@ -25,11 +26,12 @@ from ..errors import UserError
 from ..checkpoint import remove_partial_checkpoints
 from ..data import DOWNLOAD_MB, dataset_on_disk
 from ..jobs import JobManager, human_duration
-from ..registry import RUN_PREFIX, ModelEntry, Registry, subdirs, class_grid, digits, export_zip, latent_walk
+from ..registry import RUN_PREFIX, ModelEntry, Registry, remember, subdirs, class_grid, digits, export_zip, latent_walk
 from ..sampler import Sampler
 from ..validation import DEFAULT_MAX_ITERS, SPACE_MAX_ITERS, as_int, check_num, check_seed, parse_label
 
 ROOT = Path(__file__).resolve().parents[2]
+MAX_ZIPS = 16  # exported model zips kept for download (each about the size of its weights)
 MAX_MODEL_REF = 512  # longer than any file name plus "runs/" or a Hub repo id: refused before any lookup
 
 
@@ -110,7 +112,7 @@ class Services:
         self.registry = Registry(settings.checkpoints_dir, settings.runs_dir, settings.default_model,
                                  active_runs=self.jobs.active_run_dirs)
         self.outbox = Outbox()
-        self.zips: dict[tuple, str] = {}  # (checkpoint folder, mtime) -> its exported .zip
+        self.zips: OrderedDict[tuple, str] = OrderedDict()  # (checkpoint folder, mtime) -> its .zip, newest last
         # No job runs yet: whatever temporary checkpoint folder a run dir holds was left by a kill.
         for run in subdirs(settings.runs_dir):
             remove_partial_checkpoints(run)
@@ -237,7 +239,9 @@ def zip_for(svc: Services, entry: ModelEntry) -> Optional[str]:
     key = (str(ckpt), ckpt.stat().st_mtime_ns)
     if key not in svc.zips or not Path(svc.zips[key]).exists():
         name = _slug(entry.ref.replace(RUN_PREFIX, ""))
-        svc.zips[key] = str(export_zip(ckpt, svc.outbox.path(f"{name}.zip"), name))
+        path = str(export_zip(ckpt, svc.outbox.path(f"{name}.zip"), name))
+        for old in remember(svc.zips, key, path, MAX_ZIPS):  # the oldest zips' files go too
+            Path(old).unlink(missing_ok=True)
     return svc.zips[key]
 
 
