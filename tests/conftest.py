@@ -112,3 +112,21 @@ def acgan_ckpt(tmp_path_factory, data_dir) -> Path:
 def wgan_gp_ckpt(tmp_path_factory, data_dir) -> Path:
     """A checkpoint folder of a tiny unconditional model."""
     return train_tiny(tmp_path_factory.mktemp("runs") / "wgan-gp", data_dir, "wgan-gp")
+
+
+def wait_until_serving(proc, port: int, timeout_s: float = 120) -> str:
+    """Poll a `python app.py` subprocess's page until it answers 200; its URL. Fails with the
+    server's stderr if it exits first."""
+    import time
+    import urllib.request
+
+    url, deadline = f"http://127.0.0.1:{port}/", time.time() + timeout_s
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return url
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout_s} s")

@@ -8,9 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from conftest import wait_until_serving
 from gradio_client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,15 +38,7 @@ def test_sigterm_stops_the_servers_job_with_a_checkpoint_then_exits(tmp_path, da
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        url, deadline = f"http://127.0.0.1:{port}/", time.time() + 120
-        while time.time() < deadline:
-            assert proc.poll() is None, proc.stderr.read()
-            try:
-                with urllib.request.urlopen(url, timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
+        url = wait_until_serving(proc, port)
         client = Client(url, verbose=False)
         client.predict(iters=4000, batch_size=16, api_name="/train_start")
         deadline = time.time() + 120

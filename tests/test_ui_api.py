@@ -277,8 +277,8 @@ def test_app_py_serves_a_hub_model_named_by_env(tmp_path, acgan_ckpt):
     import os
     import subprocess
     import sys
-    import urllib.request
 
+    from conftest import wait_until_serving
     from fake_hub import FakeHub
     from wgan_app.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 
@@ -295,15 +295,7 @@ def test_app_py_serves_a_hub_model_named_by_env(tmp_path, acgan_ckpt):
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         try:
-            url, deadline = f"http://127.0.0.1:{port}/", time.time() + 120
-            while time.time() < deadline:
-                assert proc.poll() is None, proc.stderr.read()
-                try:
-                    with urllib.request.urlopen(url, timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.2)
+            url = wait_until_serving(proc, port)
             client = Client(url, verbose=False)
             want = Sampler.load(acgan_ckpt).sample(4, seed=8, n=1)[0]
             assert np.array_equal(generate(client, label=4, seed=8, num=1), want)  # default = the Hub model

@@ -15,7 +15,6 @@ HF_* variables (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME, HF_TOKEN) keep their usual
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys

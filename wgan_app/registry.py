@@ -14,7 +14,6 @@ resumed or a checkpoint that is replaced is reloaded rather than served stale.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import zipfile
