@@ -206,6 +206,7 @@ def test_bad_input_one_line_exit_2_nothing_written(argv_fn, needle, data_dir, tm
     assert code == 2
     assert needle in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not err.rstrip().endswith(":)"), "the cause must not be cut off after its heading"
     assert set(tmp_path.rglob("*")) == before
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import UserError, first_line
+from .errors import UserError, one_line
 
 _TV_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 DOWNLOAD_MB = {"mnist": 11, "fashion-mnist": 30}  # the gzipped IDX files torchvision fetches
@@ -79,7 +79,7 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
         except Exception as e:  # offline: URLError, socket errors, checksum failures...
             if created:
                 shutil.rmtree(created, ignore_errors=True)
-            raise DataUnavailable(f"{_missing(name, data_dir)} (download failed: {first_line(e, 160)})", name) from None
+            raise DataUnavailable(f"{_missing(name, data_dir)} (download failed: {one_line(e)})", name) from None
     x = ds.data
     y = ds.targets
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 3 or tuple(x.shape[1:]) != (28, 28):

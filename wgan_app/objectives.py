@@ -13,6 +13,8 @@ over a critic phase and reads them once, not once per critic step).
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Optional
 
 import torch
@@ -84,8 +86,8 @@ class Objective:
 
     @classmethod
     def build(cls, cfg) -> "Objective":
-        """The objective a TrainConfig asks for."""
-        return cls()
+        """The objective a TrainConfig asks for: its settings (dataclass fields) read from `cfg`."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
     # --- what the trainer calls -------------------------------------------------------------
     def critic_loss(self, D: nn.Module, real: Batch, fake: Batch,
@@ -110,6 +112,7 @@ class Objective:
         raise NotImplementedError
 
 
+@dataclass
 class Wasserstein(Objective):
     """The WGAN objective (Arjovsky et al. 2017): L_D = E[D(x_fake)] - E[D(x_real)], L_G = -E[D(x_fake)].
 
@@ -126,6 +129,7 @@ class Wasserstein(Objective):
         return loss, {"loss_g": loss.detach()}
 
 
+@dataclass
 class WGANGP(Wasserstein):
     """WGAN-GP (Gulrajani et al. 2017): the Wasserstein critic loss + lambda * GP."""
 
@@ -144,12 +148,7 @@ class WGANGP(Wasserstein):
         "fast": {**_paper, "lr": 5e-4, "n_critic": 1, **FAST_NETS},
     }
 
-    def __init__(self, lambda_gp: float = 10.0):
-        self.lambda_gp = lambda_gp
-
-    @classmethod
-    def build(cls, cfg) -> "WGANGP":
-        return cls(cfg.lambda_gp)
+    lambda_gp: float = 10.0
 
     def critic_terms(self, D, real, fake, s_real, s_fake, generator):
         loss, stats = super().critic_terms(D, real, fake, s_real, s_fake, generator)
@@ -159,6 +158,7 @@ class WGANGP(Wasserstein):
                       "loss_d": loss.detach()}
 
 
+@dataclass
 class WGANClip(Wasserstein):
     """WGAN with weight clipping (Arjovsky et al. 2017): critic weights clipped to [-c, c]."""
 
@@ -177,17 +177,13 @@ class WGANClip(Wasserstein):
         "fast": {**_paper, **FAST_NETS},
     }
 
-    def __init__(self, clip_value: float = 0.01):
-        self.clip_value = clip_value
-
-    @classmethod
-    def build(cls, cfg) -> "WGANClip":
-        return cls(cfg.clip_value)
+    clip_value: float = 0.01
 
     def after_critic_update(self, D):
         losses.clip_weights(D, self.clip_value)
 
 
+@dataclass
 class BCEGAN(Objective):
     """The plain GAN baseline: BCE discriminator, non-saturating generator (Goodfellow et al. 2014)."""
 
@@ -209,6 +205,7 @@ class BCEGAN(Objective):
         return loss, {"loss_g": loss.detach()}
 
 
+@dataclass
 class ACGAN(Objective):
     """ACGAN-WGAN: a Wasserstein objective plus class terms on the critic's logits (Odena et al. 2017).
 
@@ -230,10 +227,9 @@ class ACGAN(Objective):
     # 2,000 steps in one run; use it when the length is fixed in advance).
     class_recipes = {"paper": {}, "fast": dict(class_weight_g=4.0)}
 
-    def __init__(self, inner: Objective, class_weight_d: float = 1.0, class_weight_g: float = 1.0):
-        self.inner = inner
-        self.class_weight_d = class_weight_d
-        self.class_weight_g = class_weight_g
+    inner: Objective
+    class_weight_d: float = 1.0
+    class_weight_g: float = 1.0
 
     @classmethod
     def constraints(cls) -> tuple[str, ...]:
