@@ -157,6 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         hub = self.hub
         path = urlsplit(self.path).path
+        self.blobs = "blobs=true" in urlsplit(self.path).query
         with hub.lock:
             hub.log.append((self.command, path))
             n = len(hub.log)
@@ -259,7 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
         r, sha = found
         self._send(200, {"id": repo, "modelId": repo, "sha": sha, "private": r.private, "tags": [],
                          "lastModified": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                         "siblings": [{"rfilename": p} for p in sorted(r.commits[sha])]})
+                         # with ?blobs=true (files_metadata) the Hub adds each file's size
+                         "siblings": [{"rfilename": p, **({"size": len(data)} if self.blobs else {})}
+                                      for p, data in sorted(r.commits[sha].items())]})
 
     def whoami(self) -> None:
         if self._authorized():

@@ -152,6 +152,40 @@ def test_pull_errors_name_the_repo_and_the_cause(hub, tmp_path):
     assert not [p for m, p in hub.log[before:] if "config-only/resolve" in p]
 
 
+# Like RESOLVE, under a server's PullPolicy given as JSON in argv[2]: {"allow": [...], "max_bytes": N}.
+RESOLVE_WITH_POLICY = RESOLVE.replace("resolve_hub_checkpoint(ref, endpoint=endpoint)",
+                                      "resolve_hub_checkpoint(ref, endpoint=endpoint, policy=policy)").replace(
+    "out = {}", "from wgan_app.hub import PullPolicy\np = json.loads(sys.argv[2])\n"
+                "policy = PullPolicy(allow=tuple(p['allow']), max_bytes=p['max_bytes'])\nout = {}")
+
+
+def test_a_servers_pull_policy_refuses_other_repos_and_oversized_files_before_downloading(hub, tmp_path,
+                                                                                       acgan_ckpt):
+    weights = (acgan_ckpt / WEIGHTS_NAME).stat().st_size
+    env = hub_env(tmp_path, hub.url)
+
+    def pull(allow, max_bytes):
+        before = len(hub.log)
+        r = run(["-c", RESOLVE_WITH_POLICY, json.dumps([["hf://alice/digits@v1", None]]),
+                 json.dumps({"allow": allow, "max_bytes": max_bytes})], env)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])["hf://alice/digits@v1"], hub.log[before:]
+
+    (kind, msg), log = pull(["bob/*", "carol/digits"], 10**9)
+    assert kind == "err"
+    assert_one_line_error(msg, "hf://alice/digits@v1", "only loads Hub models from bob/*, carol/digits",
+                          "WGAN_APP_HUB_ALLOW")
+    assert log == []  # refused before any request
+
+    (kind, msg), log = pull([], weights - 1)
+    assert kind == "err"
+    assert_one_line_error(msg, "model.safetensors is", "above this server's download limit", "WGAN_APP_HUB_MAX_MB")
+    assert log and not [p for m, p in log if "/resolve/" in p]  # the listing only: no file was downloaded
+
+    (kind, path), _ = pull(["alice/*"], weights + 10_000)  # allowed and within the cap: loads
+    assert kind == "ok" and load_checkpoint(path).model.conditional
+
+
 def test_pull_over_a_failing_network_says_why(tmp_path, acgan_ckpt):
     """Dropped connections (on downloads only, or on everything) and a dead endpoint."""
     with FakeHub() as dropping_files, FakeHub() as dropping_all:

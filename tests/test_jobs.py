@@ -117,3 +117,37 @@ def test_a_failing_build_reports_at_start_and_frees_the_server(tmp_path):
     assert mgr.job.state == "failed" and not mgr.job.running
     with pytest.raises(UserError, match="could not start"):  # not "busy"
         mgr.start(TrainConfig(variant="gan", iters=1, run_dir=str(tmp_path / "r2")), "bob")
+
+
+def test_training_yields_to_requests_in_flight_and_a_flood_is_refused():
+    import threading
+    import time
+
+    from wgan_app.jobs import Foreground
+
+    fg = Foreground(limit=2, max_wait_s=5.0, grace_s=0.0)
+    with fg.request():
+        t0 = time.perf_counter()
+        waited = []
+        waiter = threading.Thread(target=lambda: (fg.wait_idle(), waited.append(time.perf_counter() - t0)))
+        waiter.start()
+        time.sleep(0.3)
+        assert not waited  # the trainer waits while a visitor's request runs...
+        with fg.request():
+            with pytest.raises(UserError, match="busy drawing 2 other requests"):
+                with fg.request():  # ...and a third request at once is one too many
+                    pass
+    waiter.join(2)
+    assert waited and 0.25 < waited[0] < 2  # released when the last request left, not at the 5 s cap
+    fg.max_wait_s = 0.1
+    with fg.request():
+        t = time.perf_counter()
+        fg.wait_idle()  # a request that never ends delays a step by max_wait_s only
+        assert 0.09 < time.perf_counter() - t < 1
+    assert fg.in_flight == 0
+    fg.grace_s, fg.max_wait_s = 0.2, 5.0
+    with fg.request():
+        pass
+    t = time.perf_counter()
+    fg.wait_idle()  # the answer is still being encoded and sent for a moment after the call returns
+    assert 0.15 < time.perf_counter() - t < 1

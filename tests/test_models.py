@@ -1,5 +1,6 @@
 """Network shapes and structure for conditional and unconditional configs."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -94,3 +95,56 @@ def test_synthesize_from_code_equals_forward():
     z, y = torch.randn(4, 64), torch.tensor([1, 2, 3, 4])
     with torch.no_grad():
         assert torch.equal(G(z, y), G.synthesize(G.code(z, y)))
+
+
+def test_concurrent_sampling_is_batched_and_gives_each_caller_its_own_digits(acgan_ckpt):
+    """16 threads asking at once share forward passes, and each gets what it would get alone."""
+    import threading
+    import time
+
+    from wgan_app.sampler import Sampler
+
+    sampler = Sampler.load(acgan_ckpt)
+    alone = {seed: sampler.sample(seed % 10, seed=seed, n=1 + seed % 3) for seed in range(16)}
+    passes, forward = [], sampler.G.forward
+    start = threading.Barrier(16)
+
+    def counted(z, y=None):
+        passes.append(len(z))
+        if len(passes) == 1:
+            time.sleep(0.5)  # a slow first pass: the other callers arrive while it runs
+        return forward(z, y)
+
+    sampler.G.forward = counted
+    got, lock = {}, threading.Lock()
+
+    def ask(seed):
+        start.wait()
+        out = sampler.sample(seed % 10, seed=seed, n=1 + seed % 3)
+        with lock:
+            got[seed] = out
+
+    threads = [threading.Thread(target=ask, args=(s,)) for s in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(got) == list(range(16))
+    for seed in range(16):
+        assert got[seed].shape == alone[seed].shape
+        # eval-mode networks treat samples independently; kernels may round differently by batch size
+        assert np.abs(got[seed].astype(int) - alone[seed].astype(int)).max() <= 1
+    assert sum(passes) == sum(1 + s % 3 for s in range(16))  # every image drawn exactly once
+    assert len(passes) <= 4  # the 15 callers who waited shared the next pass or two
+
+
+def test_a_failing_batched_pass_fails_its_callers_only(acgan_ckpt):
+    from wgan_app.sampler import Sampler
+
+    sampler = Sampler.load(acgan_ckpt)
+    forward = sampler.G.forward
+    sampler.G.forward = lambda z, y=None: (_ for _ in ()).throw(RuntimeError("boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        sampler.sample(3, seed=0, n=2)
+    sampler.G.forward = forward
+    assert sampler.sample(3, seed=0, n=2).shape == (2, 28, 28)  # the next call is not stuck

@@ -88,3 +88,53 @@ def test_temporary_checkpoint_folders_left_by_a_kill_are_removed(tmp_path, data_
     assert done.reason == "finished" and done.step == 3
     assert not any(d.exists() for d in litter)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["notes", "step_0000002", "step_0000003"]
+
+
+def test_kill_9_at_random_moments_then_resume_five_times(tmp_path, data_dir):
+    """SIGKILL gives no chance to clean up: after each of five kills at random moments (some
+    inside a checkpoint write, since every step saves), the newest complete checkpoint loads,
+    `--resume` goes on from it, at most --save-every steps are lost, and the finished run holds
+    no temporary folder and a contiguous metrics log."""
+    import random
+
+    from wgan_app.checkpoint import list_step_dirs, load_checkpoint
+
+    rng = random.Random(1234)
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "app.py", "--train", "--variant", "wgan-gp", "--data-dir", str(data_dir),
+            "--run-dir", str(run), "--g-width", "8", "--d-width", "8", "--z-dim", "16", "--batch-size", "16",
+            "--save-every", "1", "--keep-checkpoints", "2", "--log-every", "1", "--sample-every", "0"]
+    resumed_from = []
+    for kill in range(5):
+        start = [] if kill == 0 else ["--resume"]
+        before = len(list_step_dirs(run))
+        proc = subprocess.Popen([*base, "--iters", "100000", *start], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 120  # wait until this process has saved at least once
+            newest = lambda: list_step_dirs(run)[-1].name if list_step_dirs(run) else None  # noqa: E731
+            first = newest()
+            while newest() == first and time.time() < deadline:
+                assert proc.poll() is None, "training exited before it was killed"
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.6))
+        finally:
+            proc.kill()
+            proc.wait()
+        assert before == 0 or list_step_dirs(run), "a kill lost every checkpoint"
+        ckpt = load_checkpoint(run)  # the newest complete one loads
+        logged = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
+        assert 0 <= logged[-1] - ckpt.step <= 1 + 1  # lost: at most --save-every plus the step being written
+        resumed_from.append(ckpt.step)
+
+    final = resumed_from[-1] + 2
+    r = subprocess.run([*base, "--iters", str(final), "--resume"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert load_checkpoint(run).step == final
+    assert resumed_from == sorted(resumed_from) and resumed_from[-1] > resumed_from[0]
+    names = [p.name for p in (run / "checkpoints").iterdir()]
+    assert all(n.startswith("step_") for n in names), names  # no .tmp- / .old- folder is left
+    steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    assert steps == list(range(1, final + 1))  # resume rewrote the log from the checkpoint: no gap, no repeat

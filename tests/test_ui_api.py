@@ -320,3 +320,50 @@ def test_space_defaults_bind_all_interfaces_and_cap_iterations(monkeypatch):
     assert ui.Settings.from_env().max_train_iters == jobs.SPACE_MAX_ITERS < jobs.DEFAULT_MAX_ITERS
     monkeypatch.setenv("WGAN_APP_MAX_ITERS", "77")
     assert ui.Settings.from_env().max_train_iters == 77
+
+
+# --- property-based fuzz: anything a client can send gets an image or one line of ours ----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.text(max_size=200),
+                      st.floats(allow_nan=False, allow_infinity=False),
+                      st.lists(st.integers(-20, 20), max_size=3))
+GENERIC = "has not enabled verbose error reporting"  # what a client sees when a handler crashes
+
+
+def _ours(e: Exception) -> str:
+    message = str(e)
+    assert GENERIC not in message, f"a crash, not a one-line error: {message}"
+    assert "\n" not in message.strip() and "Traceback" not in message, message
+    return message
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(model=st.one_of(st.sampled_from(["", "acgan-mnist", "wgan-gp-tiny", "foreign", "damaged", "../x"]),
+                       st.text(max_size=300).filter(lambda t: not t.strip().startswith("hf:"))),
+       label=ANY_VALUE, seed=ANY_VALUE, num=ANY_VALUE)
+def test_fuzzed_generate_calls_get_an_image_or_one_line_of_ours(server, model, label, seed, num):
+    client, _, _ = server
+    try:
+        image = generate(client, model=model, label=label, seed=seed, num=num)
+    except Exception as e:
+        _ours(e)
+    else:
+        assert image.ndim == 2 and image.shape[0] >= 28
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(since=ANY_VALUE)
+def test_fuzzed_train_status_calls_answer_or_say_why(server, since):
+    client, _, _ = server
+    try:
+        assert "state" in client.predict(since_step=since, api_name="/train_status")
+    except Exception as e:
+        assert "since_step" in _ours(e)
+
+
+def test_the_server_still_serves_after_the_fuzz(server):
+    client, _, _ = server
+    assert generate(client, label=3, seed=5, num=1).shape == (28, 28)

@@ -264,3 +264,75 @@ def test_every_cache_the_server_keeps_is_bounded(tmp_path, acgan_ckpt, data_dir,
     for i in range(70):
         reg.remember(s.registry._hub_paths, f"hf://u/r{i}", tmp_path, reg.MAX_HUB_PATHS)
     assert len(s.registry._hub_paths) == reg.MAX_HUB_PATHS and "hf://u/r69" in s.registry._hub_paths
+
+
+def test_push_from_the_web_app_is_opt_in_and_only_into_the_configured_namespace(tmp_path, monkeypatch):
+    """The server pushes with its owner's token: a visitor must not reach the owner's account."""
+    monkeypatch.setenv("HF_TOKEN", "hf_owner_token")
+    for var in ("WGAN_APP_PUSH_NAMESPACE", "WGAN_APP_HUB_ALLOW", "WGAN_APP_HUB_MAX_MB"):
+        monkeypatch.delenv(var, raising=False)
+    closed = Services(Settings.from_env())
+    assert not services.push_enabled(closed)  # a token alone is not consent
+    with pytest.raises(UserError, match="pushing from the web app is off on this server"):
+        services.push_to_hub(closed, "alice/digits")
+
+    monkeypatch.setenv("WGAN_APP_PUSH_NAMESPACE", "wgan-demo")
+    opened = Services(Settings.from_env())
+    assert services.push_enabled(opened)
+    with pytest.raises(UserError, match=r"pushes only to wgan-demo/\.\.\.: name the repo wgan-demo/digits"):
+        services.push_to_hub(opened, "alice/digits")
+    with pytest.raises(UserError, match="not a Hub repo id"):
+        services.push_to_hub(opened, "wgan-demo/../../x")
+    with pytest.raises(UserError, match="needs a finished or stopped run"):
+        services.push_to_hub(opened, "wgan-demo/digits")  # the right place, but nothing trained yet
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"WGAN_APP_HUB_MAX_MB": "lots"}, "WGAN_APP_HUB_MAX_MB='lots' must be a number of MB"),
+    ({"WGAN_APP_HUB_MAX_MB": "0"}, "WGAN_APP_HUB_MAX_MB must be above 0"),
+    ({"WGAN_APP_PUSH_NAMESPACE": "a/b"}, "must be one Hub user or organisation name"),
+])
+def test_bad_hub_settings_are_one_line_errors(monkeypatch, env, message):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(UserError, match=message):
+        Settings.from_env()
+
+
+def test_hub_settings_reach_the_registry(monkeypatch):
+    monkeypatch.setenv("WGAN_APP_HUB_ALLOW", "wgan-app/*, alice/digits ,")
+    monkeypatch.setenv("WGAN_APP_HUB_MAX_MB", "2.5")
+    policy = Services(Settings.from_env()).registry.hub_policy
+    assert policy.allow == ("wgan-app/*", "alice/digits") and policy.max_bytes == int(2.5 * 2**20)
+    with pytest.raises(UserError, match="only loads Hub models from wgan-app/\\*, alice/digits"):
+        Services(Settings.from_env()).sampler("hf://mallory/huge")  # refused before any network
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FORM_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.text(max_size=100),
+                       st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["", " 5 ", "1e-3", "nan"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(variant=st.one_of(st.sampled_from(["acgan", "wgan-gp", "wgan", "gan"]), st.text(max_size=20)),
+       dataset=st.one_of(st.sampled_from(["mnist", "fashion-mnist"]), st.text(max_size=20)),
+       iters=FORM_VALUE, batch_size=FORM_VALUE, lr=FORM_VALUE, n_critic=FORM_VALUE, lambda_gp=FORM_VALUE,
+       clip_value=FORM_VALUE, seed=FORM_VALUE, eval_every=FORM_VALUE,
+       recipe=st.one_of(st.sampled_from(["fast", "paper"]), st.text(max_size=10)))
+def test_fuzzed_training_forms_give_a_valid_config_or_one_line(variant, dataset, iters, batch_size, lr, n_critic,
+                                                               lambda_gp, clip_value, seed, eval_every, recipe):
+    """What /train_start and the form's estimate do with anything a client sends, short of starting."""
+    from wgan_app.jobs import JobManager
+
+    jobs = JobManager("runs-never-written", "data-never-read", max_iters=400)
+    try:
+        cfg = jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
+                                eval_every, recipe)
+    except UserError as e:
+        assert "\n" not in str(e) and str(e).strip()
+    else:
+        assert 1 <= cfg.iters <= 400 and cfg.batch_size >= 1 and 0 < cfg.lr <= 1 and cfg.n_critic >= 1
+        assert all(v == v and abs(v) != float("inf") for v in (cfg.lambda_gp, cfg.clip_value))
+        assert cfg.recipe in ("fast", "paper") and cfg.variant in ("acgan", "wgan-gp", "wgan", "gan")

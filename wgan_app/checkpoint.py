@@ -11,10 +11,12 @@ so a crash never leaves a half-written checkpoint where a reader looks.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -127,16 +129,46 @@ def write_checkpoint_dir(dest: str | os.PathLike, config: dict, generator_state:
             _as_if_created(p)
         _as_if_created(tmp, directory=True)
         if dest.exists():
-            trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            os.replace(dest, trash)
-            os.replace(tmp, dest)
-            shutil.rmtree(trash, ignore_errors=True)
+            _replace_dir(tmp, dest)
         else:
             os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Put folder `new` where folder `dest` is, so that a reader always finds one of the two.
+
+    Linux swaps the two names in one step (renameat2 with RENAME_EXCHANGE), then the old folder,
+    now under the temporary name, is deleted. Elsewhere (or on a file system that cannot swap)
+    it takes two renames, and a reader between them finds no `dest`."""
+    if not _exchange(new, dest):
+        trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, trash)
+        os.replace(new, dest)
+        new = trash
+    shutil.rmtree(new, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths; False where the platform or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # a libc older than glibc 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False  # this file system does not swap: fall back to two renames
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def step_dir_name(step: int) -> str:

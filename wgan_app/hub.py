@@ -15,10 +15,12 @@ HF_* variables (HF_ENDPOINT, HF_HUB_OFFLINE, HF_HOME, HF_TOKEN) keep their usual
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -72,18 +74,50 @@ def _label(repo_id: str, revision: Optional[str]) -> str:
 # --- pull -------------------------------------------------------------------------------------
 
 
+DEFAULT_MAX_MB = 100  # the largest generator the app builds is a few MB: 100 leaves room, refuses a flood
+
+
+@dataclass(frozen=True)
+class PullPolicy:
+    """What a server lets visitors pull: repos matching `allow` (fnmatch patterns such as
+    "wgan-app/*"; empty: any repo), each download at most `max_bytes`. The CLI's own pulls use
+    the defaults; the web app reads WGAN_APP_HUB_ALLOW and WGAN_APP_HUB_MAX_MB."""
+
+    allow: tuple[str, ...] = ()
+    max_bytes: int = DEFAULT_MAX_MB * 2**20
+
+    def check_repo(self, repo_id: str, name: str) -> None:
+        if self.allow and not any(fnmatch.fnmatchcase(repo_id, pat) for pat in self.allow):
+            raise UserError(f"{name}: this server only loads Hub models from {', '.join(self.allow)} "
+                            "(its WGAN_APP_HUB_ALLOW setting); pick one of those or a model listed here")
+
+    def check_size(self, name: str, sizes: dict[str, Optional[int]]) -> None:
+        total = sum(v for v in sizes.values() if v)
+        if total > self.max_bytes:
+            big = max(sizes, key=lambda k: sizes[k] or 0)
+            raise UserError(f"{name}: {big} is {_mb(sizes[big])} MB, above this server's download limit of "
+                            f"{_mb(self.max_bytes)} MB (its WGAN_APP_HUB_MAX_MB setting); wgan_app generators "
+                            "are a few MB")
+
+
+def _mb(n: Optional[int]) -> str:
+    return f"{(n or 0) / 2**20:.1f}".rstrip("0").rstrip(".")
+
+
 def resolve_hub_checkpoint(ref: str, cache_dir=None, endpoint: Optional[str] = None,
-                           token: Optional[str] = None) -> Path:
+                           token: Optional[str] = None, policy: PullPolicy = PullPolicy()) -> Path:
     """Download (or find in the cache) a Hub checkpoint; return its local folder, validated.
 
     The repo-info call comes first: it answers "no such repo / revision / file" and "no network"
-    with one quick request (hf_hub_download would retry a dead connection for ~20 s), and pins
-    the commit so both files come from the same one. A pinned commit already in the cache, or
-    any cached revision when the Hub cannot be reached, needs no network at all.
+    with one quick request (hf_hub_download would retry a dead connection for ~20 s), gives the
+    files' sizes so an oversized repo is refused before any download, and pins the commit so
+    both files come from the same one. A pinned commit already in the cache, or any cached
+    revision when the Hub cannot be reached, needs no network at all.
     """
     repo_id, revision = parse_hub_ref(ref)
     name = _label(repo_id, revision)
-    folder = _pull(repo_id, revision, name, cache_dir, endpoint, token)
+    policy.check_repo(repo_id, name)
+    folder = _pull(repo_id, revision, name, cache_dir, endpoint, token, policy)
     try:
         load_checkpoint(folder)  # strict: config validated, every tensor present with its shape
     except UserError as e:
@@ -91,7 +125,8 @@ def resolve_hub_checkpoint(ref: str, cache_dir=None, endpoint: Optional[str] = N
     return folder
 
 
-def _pull(repo_id: str, revision: Optional[str], name: str, cache_dir, endpoint, token) -> Path:
+def _pull(repo_id: str, revision: Optional[str], name: str, cache_dir, endpoint, token,
+          policy: PullPolicy) -> Path:
     from huggingface_hub import HfApi, constants
 
     if revision and _COMMIT.fullmatch(revision):
@@ -100,20 +135,25 @@ def _pull(repo_id: str, revision: Optional[str], name: str, cache_dir, endpoint,
             return cached
     try:
         info = HfApi(endpoint=endpoint, token=token).model_info(
-            repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+            repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT, files_metadata=True)
     except Exception as e:
         if _is_connection_problem(e):
             cached = _from_cache(repo_id, revision, cache_dir)
             if cached is not None:
                 return cached
         raise _pull_error(name, revision, e, endpoint) from None
-    if info.siblings is not None:
-        present = {s.rfilename for s in info.siblings}
-        for f in (CONFIG_NAME, WEIGHTS_NAME):
-            if f not in present:
-                raise UserError(f"{name}: the repo has no {f} at revision {revision or 'main'} ({info.sha}); "
-                                f"it is not a wgan_app checkpoint (a checkpoint needs {CONFIG_NAME} and "
-                                f"{WEIGHTS_NAME} at its root)")
+    if info.siblings is None:  # the Hub always lists them; a mirror that does not cannot be size-checked
+        raise UserError(f"{name}: the Hub did not list the repo's files; cannot check their size before "
+                        "downloading")
+    present = {s.rfilename: s.size for s in info.siblings}
+    for f in (CONFIG_NAME, WEIGHTS_NAME):
+        if f not in present:
+            raise UserError(f"{name}: the repo has no {f} at revision {revision or 'main'} ({info.sha}); "
+                            f"it is not a wgan_app checkpoint (a checkpoint needs {CONFIG_NAME} and "
+                            f"{WEIGHTS_NAME} at its root)")
+        if present[f] is None:
+            raise UserError(f"{name}: the Hub did not give the size of {f}; cannot check it before downloading")
+    policy.check_size(name, {f: present[f] for f in (CONFIG_NAME, WEIGHTS_NAME)})
     try:
         return _download(repo_id, revision or "main", info.sha, cache_dir, endpoint, token)
     except Exception as e:

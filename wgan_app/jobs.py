@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -172,6 +173,55 @@ class Job:
             self._move("failed", message)
 
 
+class Foreground:
+    """Interactive requests in flight (drawing digits), which the training thread lets go first.
+
+    Two CPU cores cannot run a training step and a visitor's request at full speed at once, and
+    most of a request's cost comes after the forward pass (PNG, streaming the answer), on the
+    web server's one event-loop thread. So between generator steps the job's thread waits until
+    no request has been in flight for `grace_s`, for at most `max_wait_s`: a constant stream of
+    requests slows training down without stopping it. A request that arrives mid-step shares the
+    cores for the rest of that step (a fast-recipe step is tens of milliseconds). Beyond `limit`
+    requests at once, new ones are refused with a "busy" message instead of queueing unboundedly."""
+
+    def __init__(self, limit: int = 64, max_wait_s: float = 0.25, grace_s: float = 0.05):
+        self.limit, self.max_wait_s, self.grace_s = limit, max_wait_s, grace_s
+        self._n = 0
+        self._last_end = float("-inf")
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def request(self):
+        with self._cond:
+            if self._n >= self.limit:
+                raise UserError(f"the server is busy drawing {self._n} other requests; try again in a few seconds")
+            self._n += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._n -= 1
+                self._last_end = time.monotonic()
+                self._cond.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        return self._n
+
+    def wait_idle(self) -> None:
+        """Block until no request is in flight or ended within `grace_s`, or `max_wait_s` passed."""
+        deadline = time.monotonic() + self.max_wait_s
+        with self._cond:
+            while (now := time.monotonic()) < deadline:
+                if self._n == 0:
+                    quiet_at = self._last_end + self.grace_s
+                    if now >= quiet_at:
+                        return
+                    self._cond.wait(min(quiet_at, deadline) - now)
+                else:
+                    self._cond.wait(deadline - now)
+
+
 class JobManager:
     """Owns at most one running Job; remembers the latest one so late visitors see its result."""
 
@@ -185,6 +235,7 @@ class JobManager:
         self._lock = threading.Lock()
         self._job: Optional[Job] = None
         self._build_trainer = build_trainer  # None: train.build_trainer (tests pass a fake)
+        self.foreground = Foreground()
 
     @property
     def job(self) -> Optional[Job]:
@@ -272,7 +323,11 @@ class JobManager:
             job.fail(f"training could not start: {type(e).__name__}: {e}")
             raise UserError(f"training could not start ({type(e).__name__}: {e}); the server log has details") \
                 from None
-        threading.Thread(target=job.run, args=(trainer.run(job.stop_flag.is_set),),
+        def should_stop() -> bool:  # polled between generator steps: let visitors' requests go first
+            self.foreground.wait_idle()
+            return job.stop_flag.is_set()
+
+        threading.Thread(target=job.run, args=(trainer.run(should_stop),),
                          name=f"train-{job.run_dir.name}", daemon=True).start()
         return job
 

@@ -57,8 +57,9 @@ class Registry:
 
     def __init__(self, checkpoints_dir: str | os.PathLike, runs_dir: str | os.PathLike,
                  default_ref: Optional[str] = None, max_cached: int = 8,
-                 active_runs: Callable[[], Iterable[Path]] = lambda: ()):
+                 active_runs: Callable[[], Iterable[Path]] = lambda: (), hub_policy=None):
         self.checkpoints_dir = Path(checkpoints_dir)
+        self.hub_policy = hub_policy  # hub.PullPolicy: which repos visitors may pull, and how large
         self.runs_dir = Path(runs_dir)
         self._explicit_default = default_ref or None
         self._active_runs = active_runs  # runs still training are not offered yet
@@ -183,7 +184,8 @@ class Registry:
         except ImportError:
             raise UserError("Hub models are not available in this build (wgan_app.hub is missing)") from None
         try:
-            path = Path(resolve_hub_checkpoint(ref))
+            path = Path(resolve_hub_checkpoint(ref) if self.hub_policy is None
+                        else resolve_hub_checkpoint(ref, policy=self.hub_policy))
         except UserError:
             raise
         except Exception as e:  # network, auth, missing repo: all one line for the person

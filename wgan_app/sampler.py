@@ -48,7 +48,9 @@ class Sampler:
         self.cfg = ckpt.model
         self.device = torch.device(device)
         self.G = ckpt.build_generator(self.device)
-        self._lock = threading.Lock()  # CPU kernels already use every core; don't oversubscribe
+        self._lock = threading.Lock()  # one forward pass at a time: CPU kernels already use every core
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []  # requests waiting for the next pass
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Sampler":
@@ -83,6 +85,61 @@ class Sampler:
         return torch.tensor(labels, dtype=torch.long)
 
     def generate(self, z: torch.Tensor, y: Optional[torch.Tensor]) -> np.ndarray:
-        with self._lock, torch.inference_mode():
-            x = self.G(z.to(self.device), None if y is None else y.to(self.device))
-        return to_uint8(x)
+        """(n, 28, 28) uint8 for latents z (n, z_dim) and labels y (n,) or None.
+
+        Calls from concurrent threads are batched: one forward pass runs at a time, and the
+        calls that arrived while it ran go through the network together in the next one. Sixteen
+        clients asking for one digit each cost about one pass of 16 rather than 16 passes of one,
+        with no waiting added when the server is quiet. The generator is in eval mode, so a
+        sample does not depend on what it is batched with."""
+        mine = _Pending(z, y)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:
+            while not mine.done.is_set():  # nobody took it into their pass: lead until it is done
+                with self._queue_lock:
+                    batch, self._queue = _take(self._queue, MAX_BATCH_IMAGES)
+                self._forward(batch)
+        if mine.error is not None:
+            raise mine.error
+        return mine.result
+
+    def _forward(self, batch: list["_Pending"]) -> None:
+        try:
+            z = torch.cat([p.z for p in batch])  # (sum n_i, z_dim)
+            y = None if batch[0].y is None else torch.cat([p.y for p in batch])
+            with torch.inference_mode():
+                x = self.G(z.to(self.device), None if y is None else y.to(self.device))
+            images = to_uint8(x)
+            for p, chunk in zip(batch, np.split(images, np.cumsum([len(p.z) for p in batch])[:-1])):
+                p.result = chunk
+        except Exception as e:  # every caller in the pass gets the error (out of memory, a bad label)
+            for p in batch:
+                p.error = e
+        finally:
+            for p in batch:
+                p.done.set()
+
+
+MAX_BATCH_IMAGES = 2048  # images per batched forward pass (each request holds at most MAX_SAMPLE_NUM)
+
+
+class _Pending:
+    """One caller's request in `Sampler.generate`'s queue."""
+
+    def __init__(self, z: torch.Tensor, y: Optional[torch.Tensor]):
+        self.z, self.y = z, y
+        self.result: Optional[np.ndarray] = None
+        self.error: Optional[Exception] = None
+        self.done = threading.Event()
+
+
+def _take(queue: list[_Pending], cap: int) -> tuple[list[_Pending], list[_Pending]]:
+    """Split the queue into the next pass (oldest first, at most `cap` images, never empty) and
+    the rest. Every request in a pass must agree on having labels (they come from one model)."""
+    total, n = 0, 0
+    for p in queue:
+        if n and (total + len(p.z) > cap or (p.y is None) != (queue[0].y is None)):
+            break
+        total, n = total + len(p.z), n + 1
+    return queue[:n], queue[n:]

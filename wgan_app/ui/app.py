@@ -81,7 +81,10 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
             api_out = gr.Image(type="pil", format="png", label="PNG")
             api_btn = gr.Button()
 
-        api_btn.click(generate, [api_model, api_label, api_seed, api_num], api_out, api_name="generate", queue=False)
+        # Concurrent calls run side by side so the sampler can batch their forward passes (one pass
+        # for all that arrived meanwhile); jobs.Foreground bounds how many are in flight.
+        api_btn.click(generate, [api_model, api_label, api_seed, api_num], api_out, api_name="generate", queue=False,
+                      concurrency_limit=GENERATE_CONCURRENCY)
         gr.api(models, api_name="models", concurrency_limit=None)
         gr.api(train_start, api_name="train_start", concurrency_limit=None)
         gr.api(train_status, api_name="train_status", concurrency_limit=None)
@@ -116,6 +119,7 @@ def launch(args) -> int:
 
 
 SHUTDOWN_WAIT_S = 8.0
+GENERATE_CONCURRENCY = 16  # /generate calls running at once; more wait in the queue (max_size below)
 
 
 def _stop_cleanly_on_sigterm():

@@ -9,6 +9,7 @@ Importing this module loads nothing and never imports Gradio.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections import OrderedDict
 import os
@@ -44,6 +45,9 @@ class Settings:
     data_dir: Path = Path("data")
     default_model: Optional[str] = None
     max_train_iters: int = DEFAULT_MAX_ITERS
+    hub_allow: tuple[str, ...] = ()  # fnmatch patterns of repo ids visitors may load; () = any
+    hub_max_mb: float = 100.0  # largest Hub download a visitor can cause
+    push_namespace: Optional[str] = None  # the Train tab's "Push to Hub" only when set, only into it
 
     @classmethod
     def from_env(cls, args=None) -> "Settings":
@@ -59,7 +63,18 @@ class Settings:
             raise UserError(f"WGAN_APP_MAX_ITERS={max_iters!r} must be a whole number") from None
         if max_iters < 1:
             raise UserError(f"--max-train-iters must be at least 1, got {max_iters}")
+        try:
+            hub_max_mb = float(env.get("WGAN_APP_HUB_MAX_MB") or 100)
+        except ValueError:
+            raise UserError(f"WGAN_APP_HUB_MAX_MB={env['WGAN_APP_HUB_MAX_MB']!r} must be a number of MB") from None
+        if not hub_max_mb > 0:
+            raise UserError(f"WGAN_APP_HUB_MAX_MB must be above 0, got {hub_max_mb:g}")
+        namespace = (env.get("WGAN_APP_PUSH_NAMESPACE") or "").strip() or None
+        if namespace is not None and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?", namespace):
+            raise UserError(f"WGAN_APP_PUSH_NAMESPACE={namespace!r} must be one Hub user or organisation name")
         return cls(
+            hub_allow=tuple(p.strip() for p in (env.get("WGAN_APP_HUB_ALLOW") or "").split(",") if p.strip()),
+            hub_max_mb=hub_max_mb, push_namespace=namespace,
             checkpoints_dir=Path(env.get("WGAN_APP_CHECKPOINTS") or ROOT / "checkpoints"),
             runs_dir=Path(env.get("WGAN_APP_RUNS_DIR") or "runs"),
             data_dir=Path(arg("data_dir") or env.get("WGAN_APP_DATA_DIR") or "data"),
@@ -110,7 +125,7 @@ class Services:
         self.jobs = JobManager(settings.runs_dir, settings.data_dir, settings.max_train_iters,
                                build_trainer=build_trainer)
         self.registry = Registry(settings.checkpoints_dir, settings.runs_dir, settings.default_model,
-                                 active_runs=self.jobs.active_run_dirs)
+                                 active_runs=self.jobs.active_run_dirs, hub_policy=_pull_policy(settings))
         self.outbox = Outbox()
         self.zips: OrderedDict[tuple, str] = OrderedDict()  # (checkpoint folder, mtime) -> its .zip, newest last
         # No job runs yet: whatever temporary checkpoint folder a run dir holds was left by a kill.
@@ -135,6 +150,18 @@ class Services:
 # --- the API: /generate, /models, /train_start, /train_status, /train_stop ---------------------
 
 
+def foreground(fn):
+    """A visitor waits for this call: it goes ahead of the training thread (jobs.Foreground) and
+    is refused with a one-line "busy" error when too many are already in flight."""
+    @functools.wraps(fn)
+    def wrapper(svc: Services, *args, **kwargs):
+        with svc.jobs.foreground.request():
+            return fn(svc, *args, **kwargs)
+
+    return wrapper
+
+
+@foreground
 def generate(svc: Services, model: Optional[str], label, seed, num) -> np.ndarray:
     """(H, W) uint8: a single 28x28 digit for num=1, else a grid of 10 per row."""
     sampler, entry = svc.sampler(model)
@@ -200,6 +227,7 @@ def public_status(snap: dict) -> dict:
 # --- the Generate tab's pictures: (uint8 image, download file name) --------------------------------
 
 
+@foreground
 def draw_digits(svc: Services, model, label, seed, num) -> tuple[np.ndarray, str]:
     """The page's picture. Its class radio is disabled (not cleared) for an unconditional model,
     so the class is ignored there rather than refused."""
@@ -210,6 +238,7 @@ def draw_digits(svc: Services, model, label, seed, num) -> tuple[np.ndarray, str
     return digits(sampler, lab, seed, num), f"{_slug(entry.ref)}-{what}-seed{seed}-n{num}.png"
 
 
+@foreground
 def draw_classes(svc: Services, model, seed, columns) -> tuple[np.ndarray, str]:
     """One row per class, the same noise down each column."""
     sampler, entry = svc.sampler(model)
@@ -217,6 +246,7 @@ def draw_classes(svc: Services, model, seed, columns) -> tuple[np.ndarray, str]:
     return class_grid(sampler, seed, columns), f"{_slug(entry.ref)}-all-classes-seed{seed}.png"
 
 
+@foreground
 def draw_walk(svc: Services, model, seed_a, seed_b, label_a, label_b, frames) -> tuple[list[np.ndarray], str]:
     """28x28 frames of a latent walk there and back (a looping GIF)."""
     sampler, entry = svc.sampler(model)
@@ -253,8 +283,19 @@ def zip_for_run(svc: Services, job) -> Optional[str]:
     return zip_for(svc, entry)
 
 
-def hf_token_configured() -> bool:
-    """Offer "Push to Hub" only when a token exists (wgan_app.hub decides what counts)."""
+def _pull_policy(settings: Settings):
+    try:
+        from ..hub import PullPolicy
+    except ImportError:  # no hub module in this build: hf:// refs are refused anyway
+        return None
+    return PullPolicy(allow=settings.hub_allow, max_bytes=int(settings.hub_max_mb * 2**20))
+
+
+def push_enabled(svc: Services) -> bool:
+    """Offer "Push to Hub" only when the operator opted in (WGAN_APP_PUSH_NAMESPACE) and a token
+    exists: on a public server any visitor could otherwise push with the owner's token."""
+    if svc.settings.push_namespace is None:
+        return False
     try:
         from ..hub import configured_token
 
@@ -264,18 +305,26 @@ def hf_token_configured() -> bool:
 
 
 def push_to_hub(svc: Services, repo_id: Optional[str]) -> str:
-    """Push the last run's checkpoint; a Markdown line with the repo's address."""
+    """Push the last run's checkpoint into the configured namespace; a Markdown line with its address."""
+    namespace = svc.settings.push_namespace
+    if namespace is None:
+        raise UserError("pushing from the web app is off on this server (the operator enables it by setting "
+                        "WGAN_APP_PUSH_NAMESPACE); download the model and push it with `python app.py --push-to-hub`")
+    rid = (repo_id or "").strip()
+    if not rid:
+        raise UserError(f"enter a Hub repo id such as {namespace}/wgan-mnist")
+    try:
+        from ..hub import check_repo_id, push_checkpoint
+    except ImportError:
+        raise UserError("pushing to the Hub is not available in this build") from None
+    rid = check_repo_id(rid)
+    if rid.split("/")[0] != namespace:
+        raise UserError(f"this server pushes only to {namespace}/...: name the repo {namespace}/{rid.split('/')[1]}")
     job = svc.jobs.job
     if job is None or job.running or job.checkpoint is None:
         raise UserError("push needs a finished or stopped run with a checkpoint")
-    if not (repo_id or "").strip():
-        raise UserError("enter a Hub repo id such as your-name/wgan-mnist")
-    try:
-        from ..hub import push_checkpoint
-    except ImportError:
-        raise UserError("pushing to the Hub is not available in this build") from None
-    url = push_checkpoint(job.checkpoint, repo_id.strip())
-    return f"Pushed to [{html.escape(str(url))}]({url}). Load it here as `hf://{repo_id.strip()}`."
+    url = push_checkpoint(job.checkpoint, rid)
+    return f"Pushed to [{html.escape(str(url))}]({url}). Load it here as `hf://{rid}`."
 
 
 def _slug(text: str) -> str:

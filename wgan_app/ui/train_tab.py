@@ -68,7 +68,7 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
             acc_plot: gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False),
             quality_plot: gr.update(value=quality_df, visible=True) if len(quality_df) else gr.update(visible=False),
             run_zip: gr.update(value=zip_path, visible=zip_path is not None),
-            push_box: gr.update(visible=finished and services.hf_token_configured()),
+            push_box: gr.update(visible=finished and services.push_enabled(svc)),
         })
         if len(loss_df):  # an empty frame would fix the axes as categorical for good: send none until data exists
             out[loss_plot] = loss_df
@@ -164,7 +164,8 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
                                   elem_id="train-sample", elem_classes=["pixelated"])
                 run_zip = gr.DownloadButton("⬇ Download checkpoint (.zip)", visible=False, elem_id="run-zip")
                 with gr.Accordion("Push to Hub", open=False, visible=False) as push_box:
-                    repo = gr.Textbox(label="Repo id", placeholder="your-name/wgan-mnist")
+                    repo = gr.Textbox(label=f"Repo id (this server pushes only to {svc.settings.push_namespace}/...)",
+                                      placeholder=f"{svc.settings.push_namespace or 'your-name'}/wgan-mnist")
                     push_btn = gr.Button("Push to Hub")
                     push_out = gr.Markdown()
     # outside the tab: the poll runs whichever tab is showing
