@@ -70,3 +70,12 @@ def generator_loss_gan(d_fake: torch.Tensor) -> torch.Tensor:
 def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """ACGAN class loss: cross-entropy on raw logits (log-softmax is inside; no softmax before)."""
     return F.cross_entropy(logits.float(), y)
+
+
+def generator_loss_gan_minimax(d_fake: torch.Tensor) -> torch.Tensor:
+    """The original minimax generator loss: E[log(1 - sigmoid(D(G(z))))] = -E[softplus(D(G(z)))].
+
+    Against an optimal discriminator this is 2 JS - log 4 (Goodfellow et al. 2014), and its
+    gradient vanishes as D grows confident: the Lab's parallel-lines panel shows it. The
+    project's GAN trains with the non-saturating loss above instead."""
+    return -F.softplus(d_fake).mean()
