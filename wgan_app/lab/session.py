@@ -352,6 +352,7 @@ def panel_data(run: LabRun, title: str) -> "render.PanelData":
 
 def run_title(s: LabSettings) -> str:
     """A panel's title line: the objective and what distinguishes it."""
-    extra = {"wgan": f" c={s.clip_value:g}", "wgan-gp": f" λ={s.lambda_gp:g}", "gan": ""}[s.objective]
+    # "lambda", not the Greek letter: PIL's default font has no glyph for it
+    extra = {"wgan": f" c={s.clip_value:g}", "wgan-gp": f" lambda={s.lambda_gp:g}", "gan": ""}[s.objective]
     bn = " +BN" if s.batch_norm else ""
     return f"{OBJECTIVES[s.objective]}{extra}{bn} | {s.optimizer} {s.lr:g} | n_critic {s.n_critic}"
