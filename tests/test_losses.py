@@ -101,3 +101,17 @@ def test_class_loss_takes_logits_not_probabilities():
     softmax_then_ce = F.cross_entropy(logits.softmax(1), y).item()
     assert losses.class_loss(logits, y).item() < softmax_then_ce - 0.3
     assert math.isfinite(losses.class_loss(torch.tensor([[1000.0, -1000.0]]), torch.tensor([1])).item())
+
+
+def test_gradient_penalty_on_2d_points_is_per_point():
+    """The Lab's critics see (B, 2) points: eps must be one per point, not a (B, B) cross product.
+    A linear critic D(x) = w.x has gradient w everywhere, so GP = (|w| - 1)^2 exactly."""
+    w = torch.tensor([3.0, 4.0])
+
+    class Linear2d(nn.Module):
+        def forward(self, x):
+            assert x.shape == (8, 2), x.shape
+            return x @ w, None
+
+    gp, grad_norm = losses.gradient_penalty(Linear2d(), torch.randn(8, 2), torch.randn(8, 2))
+    assert grad_norm.item() == pytest.approx(5.0) and gp.item() == pytest.approx(16.0)

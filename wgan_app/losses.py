@@ -33,11 +33,13 @@ def gradient_penalty(critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tens
     multiply the penalty by lambda (= 10 in the paper) yourself.
     """
     B = x_real.shape[0]
-    eps = torch.rand(B, 1, 1, 1, device=x_real.device, generator=generator)  # (B, 1, 1, 1)
+    # One eps per sample, broadcast over the rest: (B, 1, 1, 1) for images, (B, 1) for 2-D points
+    # (a fixed (B, 1, 1, 1) would broadcast (B, 2) points into a (B, 1, B, 2) cross product).
+    eps = torch.rand((B,) + (1,) * (x_real.dim() - 1), device=x_real.device, generator=generator)
     x_hat = (eps * x_real.float() + (1 - eps) * x_fake.detach().float()).requires_grad_(True)
     with torch.autocast(device_type=x_real.device.type, enabled=False):
         d_hat, _ = critic(x_hat)
-    (grad,) = torch.autograd.grad(d_hat.sum(), x_hat, create_graph=True)  # (B, 1, 28, 28)
+    (grad,) = torch.autograd.grad(d_hat.sum(), x_hat, create_graph=True)  # like x: (B, 1, 28, 28) or (B, 2)
     # ||g||_2 computed as sqrt(sum g^2 + tiny): the plain sqrt has an infinite derivative at 0,
     # which turns a dead critic's zero gradient into NaNs.
     norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + 1e-12)  # (B,)
@@ -68,3 +70,12 @@ def generator_loss_gan(d_fake: torch.Tensor) -> torch.Tensor:
 def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """ACGAN class loss: cross-entropy on raw logits (log-softmax is inside; no softmax before)."""
     return F.cross_entropy(logits.float(), y)
+
+
+def generator_loss_gan_minimax(d_fake: torch.Tensor) -> torch.Tensor:
+    """The original minimax generator loss: E[log(1 - sigmoid(D(G(z))))] = -E[softplus(D(G(z)))].
+
+    Against an optimal discriminator this is 2 JS - log 4 (Goodfellow et al. 2014), and its
+    gradient vanishes as D grows confident: the Lab's parallel-lines panel shows it. The
+    project's GAN trains with the non-saturating loss above instead."""
+    return -F.softplus(d_fake).mean()

@@ -235,37 +235,38 @@ class Trainer:
         y = torch.randint(G.n_classes, (n,), device=self.device, generator=g) if G.n_classes else None
         return z, y
 
-    def step(self) -> dict[str, float]:
-        """One whole generator step: n_critic critic updates on fresh batches, then one G update.
-
-        Returns the critic's stats averaged over its updates and the generator's, as floats
-        (one host sync per generator step, none per critic update)."""
-        s, cfg, B = self.state, self.cfg, self.cfg.batch_size
-        G, D = s.G, s.D
-        lr = lr_at(cfg, s.step, time.time() - self._segment_start)
+    def apply_lr(self) -> None:
+        """Set both optimisers' learning rate to the schedule's value at the current step."""
+        s = self.state
+        lr = lr_at(self.cfg, s.step, time.time() - self._segment_start)
         for opt in (s.opt_g, s.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr
 
-        # ---- critic -----------------------------------------------------------------------
-        D.requires_grad_(True)
-        n = n_critic_at(cfg, s.step)
-        sums: dict[str, torch.Tensor] = {}
-        for _ in range(n):
-            real = Batch(*self.data.batch(B, s.rng_data))
-            z, y_fake = self.noise(B)
-            with torch.no_grad(), self.amp:
-                fake = Batch(G(z, y_fake), y_fake)
-            with self.amp:
-                loss_d, stats = self.objective.critic_loss(D, real, fake, generator=s.rng_noise)
-            s.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            s.opt_d.step()
-            self.objective.after_critic_update(D)
-            for k, v in stats.items():
-                sums[k] = sums[k] + v.float() if k in sums else v.float()
+    def critic_step(self) -> dict[str, torch.Tensor]:
+        """One critic update on a fresh real batch and a fresh (detached) fake batch, then the
+        objective's after-update hook (clipping). Its stats as 0-d tensors; the step count stays.
 
-        # ---- generator --------------------------------------------------------------------
+        D's parameter gradients (`.grad`) are left in place, so a caller can inspect them."""
+        s, B = self.state, self.cfg.batch_size
+        G, D = s.G, s.D
+        D.requires_grad_(True)
+        real = Batch(*self.data.batch(B, s.rng_data))
+        z, y_fake = self.noise(B)
+        with torch.no_grad(), self.amp:
+            fake = Batch(G(z, y_fake), y_fake)
+        with self.amp:
+            loss_d, stats = self.objective.critic_loss(D, real, fake, generator=s.rng_noise)
+        s.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        s.opt_d.step()
+        self.objective.after_critic_update(D)
+        return stats
+
+    def generator_step(self) -> dict[str, torch.Tensor]:
+        """One generator update against the current critic; advances the step count (and the EMA)."""
+        s, cfg, B = self.state, self.cfg, self.cfg.batch_size
+        G, D = s.G, s.D
         D.requires_grad_(False)  # no weight gradients for D in the G step
         z, y_fake = self.noise(B)
         with self.amp:
@@ -276,7 +277,20 @@ class Trainer:
         if s.G_ema is not None:
             update_ema(s.G_ema, G, cfg.ema, s.step)
         s.step += 1
+        return g_stats
 
+    def step(self) -> dict[str, float]:
+        """One whole generator step: n_critic critic updates on fresh batches, then one G update.
+
+        Returns the critic's stats averaged over its updates and the generator's, as floats
+        (one host sync per generator step, none per critic update)."""
+        self.apply_lr()
+        n = n_critic_at(self.cfg, self.state.step)
+        sums: dict[str, torch.Tensor] = {}
+        for _ in range(n):
+            for k, v in self.critic_step().items():
+                sums[k] = sums[k] + v.float() if k in sums else v.float()
+        g_stats = self.generator_step()
         names = [*sums, *g_stats]
         values = torch.stack([*(v / n for v in sums.values()), *(v.float() for v in g_stats.values())])
         return dict(zip(names, values.tolist()))

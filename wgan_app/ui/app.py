@@ -1,4 +1,4 @@
-"""The Blocks app: the two tabs, the named API endpoints, the queue; and `launch(args)`.
+"""The Blocks app: the three tabs (Generate, Train, Lab), the named API endpoints, the queue; and `launch(args)`.
 
 Named API endpoints (see README "## API"): /generate, /models, /train_start, /train_status,
 /train_stop. Their names, parameters, defaults and docstrings are what clients see: keep them.
@@ -19,6 +19,7 @@ from ..validation import as_int, in_range
 from . import services
 from .common import _owner, friendly, launch_options
 from .generate_tab import build_generate_tab
+from .lab_tab import build_lab_tab
 from .services import Services, Settings
 from .train_tab import build_train_tab
 
@@ -71,6 +72,7 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
         gr.Markdown("# WGAN digits\nDraw handwritten digits with Wasserstein GANs, or train one and watch it learn.")
         picker = build_generate_tab(demo, svc)
         build_train_tab(demo, svc, picker)
+        build_lab_tab(demo)
 
         # hidden components behind /generate: its parameters are (model, label, seed, num)
         with gr.Row(visible=False):

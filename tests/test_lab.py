@@ -1,0 +1,209 @@
+"""The Lab (wgan_app.lab): its measures against known answers, claim 1 trained for real, the
+run's controls, rendering, the shipped recordings, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from wgan_app.errors import UserError
+from wgan_app.lab import lines, measures, render, toy
+from wgan_app.lab.recorded import load_recordings
+from wgan_app.lab.session import PRESETS, LabRun, LabSettings, panel_data, run_title
+from wgan_app.lab.workspace import Workspace, Workspaces, apply_settings, download_gif
+
+FAST = dict(width=16, batch_size=64)  # small runs: these tests check behaviour, not quality
+
+
+# --- measures -----------------------------------------------------------------------------------
+
+def test_exact_w1_of_a_shifted_set_is_the_shift():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(64, 2))
+    shift = np.array([0.3, -0.4])  # |shift| = 0.5; translation's optimal plan is the identity
+    assert measures.exact_w1(a, a + shift) == pytest.approx(0.5, abs=1e-9)
+    b = a[rng.permutation(64)]  # same set, other order: the assignment must undo the shuffle
+    assert measures.exact_w1(a, b) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_exact_w1_prefers_the_cheaper_pairing():
+    a = np.array([[0.0, 0.0], [1.0, 0.0]])
+    b = np.array([[1.1, 0.0], [0.1, 0.0]])  # index pairing costs 1.1 + 0.9; the optimum 0.1 + 0.1
+    assert measures.exact_w1(a, b) == pytest.approx(0.1)
+
+
+def test_parallel_lines_w1_is_theta_numerically_and_js_stays_log2():
+    u = (np.arange(200) + 0.5) / 200  # the same stratified heights on both lines
+    for theta in (-1.5, -0.2, 0.05, 0.7):
+        p0 = np.stack([np.zeros_like(u), u], 1)
+        p1 = np.stack([np.full_like(u, theta), u], 1)
+        assert measures.exact_w1(p0, p1) == pytest.approx(abs(theta), abs=1e-9)
+        closed = measures.parallel_lines_distances(theta)
+        assert closed["W1"] == abs(theta) and closed["TV"] == 1.0 and math.isinf(closed["KL"])
+        # JS from histograms on a grid finer than |theta|: disjoint supports -> log 2, however close
+        bins = (np.linspace(-2, 2, 801), np.linspace(0, 1, 11))
+        h0, _, _ = np.histogram2d(p0[:, 0], p0[:, 1], bins)
+        h1, _, _ = np.histogram2d(p1[:, 0], p1[:, 1], bins)
+        assert measures.js_divergence(h0, h1) == pytest.approx(math.log(2)) == closed["JS"]
+    assert measures.parallel_lines_distances(0.0) == {"W1": 0.0, "JS": 0.0, "KL": 0.0, "TV": 0.0}
+
+
+def test_mode_coverage_counts_hand_made_samples():
+    data = toy.get_dataset("8gaussians")
+    c, s = data.centres, data.sigma
+    on_three = np.concatenate([np.repeat(c[:3], 30, 0), np.repeat(c[:3] + [2.9 * s, 0], 10, 0)])  # 2.9 sigma off: still in
+    far = np.zeros((40, 2))  # the ring's centre: 2 away from every mode
+    cov = measures.mode_coverage(np.concatenate([on_three, far]), c, s)
+    assert cov["modes"] == 3 and cov["of"] == 8
+    assert cov["high_quality"] == pytest.approx(120 / 160)
+    assert list(cov["per_mode"][:3]) == [40, 40, 40] and cov["per_mode"][3:].sum() == 0
+    # a mode with fewer high-quality samples than PacGAN's 20-in-2,500 share is not covered
+    sparse = np.concatenate([np.repeat(c[:1], 2490, 0), c[1:2] + 0.01, np.full((9, 2), 9.0)])
+    assert measures.mode_coverage(sparse, c, s)["modes"] == 1
+    assert measures.mode_coverage(np.full((8, 2), np.nan), c, s)["modes"] == 0
+
+
+def test_toy_samplers_are_seeded_and_the_mixtures_sit_on_their_modes():
+    for name, data in toy.DATASETS.items():
+        a, b = toy.sample_np(data, 500, 3), toy.sample_np(data, 500, 3)
+        assert a.shape == (500, 2) and np.array_equal(a, b), name
+        assert np.abs(a).max() < toy.EXTENT, name
+    grid = toy.get_dataset("25gaussians")
+    cov = measures.mode_coverage(toy.sample_np(grid, 2500, 0), grid.centres, grid.sigma)
+    assert cov["modes"] == 25 and cov["high_quality"] > 0.98  # 3 sigma in 2-D holds 98.9 %
+
+
+# --- claim 1: the parallel lines, trained -----------------------------------------------------
+
+def test_wgan_critic_moves_theta_to_zero_where_the_minimax_gan_stalls():
+    traj = lines.compare(lines.LineSettings(steps=40))
+    gan, wgan = traj["GAN, minimax loss"], traj["WGAN-GP critic"]
+    assert gan.theta[0] == wgan.theta[0] == 1.0
+    assert abs(wgan.theta[-1]) < 0.4, wgan.theta  # 40 steps of ~0.02 each
+    assert abs(gan.theta[-1] - 1.0) < 0.1, gan.theta  # barely moved
+    assert abs(gan.grad[-1]) < 1e-3  # ... because its gradient vanished
+    assert np.median(np.abs(wgan.grad)) == pytest.approx(1.0, abs=0.2)  # dW1/dtheta = 1
+
+
+# --- a run: controls ---------------------------------------------------------------------------
+
+def test_clipping_keeps_every_critic_weight_in_bounds():
+    run = LabRun(PRESETS["wgan"].replace(clip_value=0.05, **FAST))
+    run.steps(3)
+    for p in run.trainer.state.D.parameters():
+        assert p.abs().max() <= 0.05 + 1e-7
+    assert np.abs(run.weights()).max() <= 0.05 + 1e-7
+
+
+def test_batch_norm_switch_adds_batch_norm_to_the_critic_and_changes_the_penalty():
+    plain = LabRun(PRESETS["wgan-gp"].replace(**FAST))
+    bn = LabRun(PRESETS["wgan-gp"].replace(batch_norm=True, **FAST))
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.trainer.state.D.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in bn.trainer.state.D.modules()) == 2
+    bn.steps(2)  # it still trains (the point is that the penalty it computes is not per sample)
+    assert np.isfinite(bn.penalty_grad_norms()).all()
+
+
+def test_settings_change_applies_at_the_next_step_not_before():
+    run = LabRun(PRESETS["wgan"].replace(**FAST))
+    run.steps(2)
+    assert "next step" in run.update(run.settings.replace(clip_value=0.002, lr=5e-4))
+    assert np.abs(run.weights()).max() > 0.002  # still the old c until a step runs
+    run.critic_step()
+    assert np.abs(run.weights()).max() <= 0.002 + 1e-9
+    assert run.trainer.state.opt_d.param_groups[0]["lr"] == 5e-4
+    # a network change restarts the run at the next step
+    assert "restarts" in run.update(run.settings.replace(width=8))
+    assert run.step == 2
+    run.generator_step()
+    assert run.step == 1 and run.trainer.state.D.linear_layers()[0].out_features == 8
+
+
+def test_one_critic_step_leaves_the_generator_and_one_generator_step_leaves_the_critic():
+    run = LabRun(PRESETS["wgan-gp"].replace(**FAST))
+    g0 = [p.clone() for p in run.trainer.state.G.parameters()]
+    d0 = [p.clone() for p in run.trainer.state.D.parameters()]
+    run.critic_step()
+    assert run.step == 0 and all(torch.equal(a, b) for a, b in zip(g0, run.trainer.state.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(d0, run.trainer.state.D.parameters()))
+    d1 = [p.clone() for p in run.trainer.state.D.parameters()]
+    run.generator_step()
+    assert run.step == 1 and all(torch.equal(a, b) for a, b in zip(d1, run.trainer.state.D.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(g0, run.trainer.state.G.parameters()))
+
+
+def test_same_seed_same_run_and_the_global_rng_is_left_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a, b = LabRun(PRESETS["gan"].replace(**FAST)), LabRun(PRESETS["gan"].replace(**FAST))
+    assert torch.equal(torch.rand(1), before)
+    a.steps(3), b.steps(3)
+    assert np.array_equal(a.fake_points(), b.fake_points())
+
+
+# --- pictures and replays -------------------------------------------------------------------------
+
+def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
+    run = LabRun(PRESETS["wgan-gp"].replace(**FAST))
+    first = render.panel(panel_data(run, run_title(run.settings)))
+    assert first.dtype == np.uint8 and first.shape == (28 + render.PANEL_W + render.CURVES_H + render.HIST_H,
+                                                       render.PANEL_W, 3)
+    run.steps(5)
+    second = render.panel(panel_data(run, run_title(run.settings)))
+    assert second.shape == first.shape and not np.array_equal(first, second)
+    assert len(run.measured) == 2 and run.measured[-1].modes is not None
+
+
+def test_shipped_recordings_load_replay_and_stay_small():
+    recs = load_recordings()
+    assert [r.meta["preset"] for r in recs] == list(PRESETS)
+    total = sum((load_recordings.__globals__["DEFAULT_DIR"] / f"{p}.npz").stat().st_size for p in PRESETS)
+    assert total < 2_000_000
+    for r in recs:
+        assert r.n_frames >= 10
+        a, b = r.panel(0), r.panel(r.n_frames - 1)
+        assert a.shape == b.shape and not np.array_equal(a, b)
+    assert recs[1].arrays["weights"][-1].astype(np.float32).max() <= recs[1].meta["settings"]["clip_value"] + 1e-3
+
+
+def test_workspace_trains_three_runs_and_keeps_gif_frames(tmp_path):
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    steps = ws.train(budget_s=0.05)
+    assert len(steps) == 3 and all(k >= 1 for k in steps)
+    assert len(ws.panels()) == 3 and len(ws.frames) == 1
+    assert download_gif(ws, tmp_path / "lab.gif").endswith("lab.gif") and (tmp_path / "lab.gif").stat().st_size > 0
+    table = Workspaces(max_size=2)
+    first = table.get("a")
+    table.get("b"), table.get("c")
+    assert len(table) == 2 and table.get("a", create=False) is None and first is not None
+
+
+# --- bad input: one line, named -------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, field", [
+    (dict(objective="lsgan"), "objective"), (dict(optimizer="adagrad"), "optimiser"),
+    (dict(lr=0), "learning rate"), (dict(lr="fast"), "learning rate"), (dict(n_critic=0), "n_critic"),
+    (dict(n_critic=2.5), "n_critic"), (dict(clip_value=-1), "clip value"), (dict(lambda_gp=float("nan")), "lambda"),
+    (dict(depth=9), "depth"), (dict(width=None), "width"), (dict(batch_size=10**6), "batch size"),
+    (dict(z_dim=0), "noise dimension"), (dict(dataset="swissroll"), "dataset"), (dict(seed=-1), "seed"),
+])
+def test_bad_settings_raise_one_line_user_errors(change, field):
+    with pytest.raises(UserError) as e:
+        LabSettings(**{**PRESETS["gan"].__dict__, **change}).checked()
+    assert field in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_input_through_the_workspace_and_measures_is_one_line():
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    for call in (lambda: apply_settings(ws, 5, "8gaussians", 0), lambda: apply_settings(ws, 0, "8gaussians", 0, lr=-1),
+                 lambda: apply_settings(ws, 0, "8gaussians", 0, colour="red"),
+                 lambda: measures.exact_w1(np.zeros((3, 2)), np.zeros((4, 2))),
+                 lambda: Workspaces().get("")):
+        with pytest.raises(UserError) as e:
+            call()
+        assert "\n" not in str(e.value)
+    assert "next step" in apply_settings(ws, 2, "8gaussians", 0, lambda_gp=1.0)

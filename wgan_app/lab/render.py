@@ -1,0 +1,288 @@
+"""The Lab's pictures, drawn with numpy and PIL (no plotting library per frame: a panel costs a
+few milliseconds, so three of them redraw several times a second).
+
+A panel is one RGB image (PANEL_W wide): the field view (critic heatmap with iso-lines, real and
+generated points, generator-gradient arrows), then curves (critic loss, W estimate, exact W1),
+then histograms (critic weights; per-layer gradient norms; the penalty's gradient norms).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .toy import EXTENT
+
+PANEL_W = 320  # px; the field view is square
+CURVES_H, HIST_H = 120, 96
+BG = (255, 255, 255)
+REAL = (20, 110, 60)
+FAKE = (200, 40, 140)
+ARROW = (30, 30, 30)
+COLORS = {"critic loss": (90, 90, 90), "W estimate": (220, 120, 0), "exact W1": (30, 90, 200),
+          "W1 floor": (150, 170, 210), "W1": (30, 90, 200), "JS": (200, 40, 40), "TV": (130, 60, 170),
+          "GAN, minimax loss": (200, 40, 40), "GAN, non-saturating loss": (220, 120, 0),
+          "WGAN-GP critic": (30, 90, 200)}
+
+
+def _font() -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=11)
+    except TypeError:  # Pillow without sized default fonts
+        return ImageFont.load_default()
+
+
+FONT = _font()
+
+
+def _colormap(n: int = 256) -> np.ndarray:
+    """(n, 3) uint8 diverging map: blue (critic low, "fake") - near-white - orange (high, "real")."""
+    anchors = np.array([[40, 80, 170], [150, 180, 225], [246, 246, 246], [245, 190, 130], [200, 90, 20]], float)
+    pos = np.linspace(0, 1, len(anchors))
+    t = np.linspace(0, 1, n)
+    return np.stack([np.interp(t, pos, anchors[:, c]) for c in range(3)], 1).astype(np.uint8)
+
+
+CMAP = _colormap()
+
+
+def to_pixels(x: np.ndarray, size: int = PANEL_W, extent: float = EXTENT) -> np.ndarray:
+    """(n, 2) data coordinates -> (n, 2) int pixel (col, row); y up on screen."""
+    col = (x[:, 0] + extent) / (2 * extent) * (size - 1)
+    row = (extent - x[:, 1]) / (2 * extent) * (size - 1)
+    return np.stack([col, row], 1).round().astype(np.int64)
+
+
+def heatmap(field: np.ndarray, size: int = PANEL_W, levels: int = 8) -> np.ndarray:
+    """Critic values (g, g) -> (size, size, 3) uint8: colour-mapped, bilinearly upscaled, with
+    iso-lines where the value crosses one of `levels` evenly spaced levels."""
+    f = np.nan_to_num(field.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(f.min()), float(f.max())
+    norm = (f - lo) / (hi - lo) if hi - lo > 1e-12 else np.full_like(f, 0.5)
+    big = np.asarray(Image.fromarray(norm, mode="F").resize((size, size), Image.BILINEAR))  # (size, size)
+    rgb = CMAP[np.clip((big * 255).astype(np.int64), 0, 255)]
+    band = np.floor(big * levels)  # iso-lines: pixels whose level differs from the next pixel's
+    edge = np.zeros_like(band, bool)
+    edge[:, 1:] |= band[:, 1:] != band[:, :-1]
+    edge[1:, :] |= band[1:, :] != band[:-1, :]
+    rgb[edge] = (rgb[edge] * 0.55).astype(np.uint8)
+    return rgb
+
+
+def draw_points(rgb: np.ndarray, x: np.ndarray, color, radius: int = 1) -> None:
+    """Square dots of side 2*radius+1 at points x (n, 2), in place; points off the view are skipped."""
+    size = rgb.shape[0]
+    finite = np.isfinite(x).all(1)
+    px = to_pixels(np.where(finite[:, None], x, 0.0), size)[finite]
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            c, r = px[:, 0] + dc, px[:, 1] + dr
+            ok = (c >= 0) & (c < size) & (r >= 0) & (r < size)
+            rgb[r[ok], c[ok]] = color
+
+
+def draw_arrows(draw: ImageDraw.ImageDraw, x: np.ndarray, d: np.ndarray, size: int = PANEL_W,
+                max_len: float = 28.0) -> None:
+    """Arrows from points x (n, 2) along directions d (n, 2), scaled so the longest is max_len px:
+    their relative lengths show where the generator is pushed hardest."""
+    if not len(x) or not np.isfinite(d).all():
+        return
+    norms = np.linalg.norm(d, axis=1)
+    scale = max_len / max(float(norms.max()), 1e-12)
+    start = to_pixels(x, size).astype(float)
+    vec = d * scale * np.array([1.0, -1.0])  # screen y points down
+    for (c0, r0), (dc, dr) in zip(start, vec):
+        c1, r1 = c0 + dc, r0 + dr
+        draw.line([(c0, r0), (c1, r1)], fill=ARROW, width=1)
+        n = math.hypot(dc, dr)
+        if n > 4:  # a small head
+            ux, uy = dc / n, dr / n
+            for sx in (-1, 1):
+                hx, hy = c1 - 4 * ux + sx * 2.5 * uy, r1 - 4 * uy - sx * 2.5 * ux
+                draw.line([(c1, r1), (hx, hy)], fill=ARROW, width=1)
+
+
+def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], w: int = PANEL_W,
+               h: int = CURVES_H, title: str = "") -> np.ndarray:
+    """Small line chart: {label: (xs, ys)} -> (h, w, 3) uint8, shared autoscaled axes, a legend.
+    Non-finite values are skipped; series named in COLORS keep their colours."""
+    im = Image.new("RGB", (w, h), BG)
+    dr = ImageDraw.Draw(im)
+    left, top, right, bottom = 34, 14, w - 4, h - 14
+    xs_all = [float(v) for xs, _ in series.values() for v in xs]
+    ys_all = [float(v) for _, ys in series.values() for v in ys if math.isfinite(v)]
+    dr.rectangle([left, top, right, bottom], outline=(200, 200, 200))
+    if title:
+        dr.text((left, 1), title, fill=(60, 60, 60), font=FONT)
+    if not xs_all or not ys_all:
+        dr.text((left + 6, top + 6), "no data yet", fill=(140, 140, 140), font=FONT)
+        return np.asarray(im)
+    x0, x1 = min(xs_all), max(xs_all)
+    y0, y1 = min(ys_all), max(ys_all)
+    if y1 - y0 < 1e-9:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    x1 = x1 if x1 > x0 else x0 + 1
+    px = lambda v: left + (v - x0) / (x1 - x0) * (right - left)
+    py = lambda v: bottom - (v - y0) / (y1 - y0) * (bottom - top)
+    if y0 < 0 < y1:
+        dr.line([(left, py(0)), (right, py(0))], fill=(225, 225, 225))
+    for label, (xs, ys) in series.items():
+        color = COLORS.get(label, (0, 0, 0))
+        pts = [(px(float(a)), py(float(b))) for a, b in zip(xs, ys) if math.isfinite(b)]
+        if len(pts) > 1:
+            dr.line(pts, fill=color, width=2 if label == "exact W1" else 1)
+        elif pts:
+            dr.ellipse([pts[0][0] - 2, pts[0][1] - 2, pts[0][0] + 2, pts[0][1] + 2], fill=color)
+    dr.text((2, top - 2), f"{y1:.3g}", fill=(90, 90, 90), font=FONT)
+    dr.text((2, bottom - 10), f"{y0:.3g}", fill=(90, 90, 90), font=FONT)
+    dr.text((left, bottom + 1), f"{x0:.0f}", fill=(90, 90, 90), font=FONT)
+    dr.text((right - 40, bottom + 1), f"{x1:.0f}", fill=(90, 90, 90), font=FONT)
+    lx, ly = left + 4, top + 1
+    for label in series:  # legend along the top edge, inside the frame, wrapping when full
+        color = COLORS.get(label, (0, 0, 0))
+        need = 16 + int(dr.textlength(label, font=FONT))
+        if lx + need > right and lx > left + 4:
+            lx, ly = left + 4, ly + 12
+        dr.line([(lx, ly + 6), (lx + 10, ly + 6)], fill=color, width=2)
+        dr.text((lx + 13, ly), label, fill=color, font=FONT)
+        lx += need
+    return np.asarray(im)
+
+
+def histogram(values: np.ndarray, w: int, h: int, title: str, bins: int = 30,
+              lo: Optional[float] = None, hi: Optional[float] = None, marks: Sequence[float] = ()) -> np.ndarray:
+    """Bar histogram of values -> (h, w, 3) uint8 with vertical marks (e.g. +-c, or 1)."""
+    im = Image.new("RGB", (w, h), BG)
+    dr = ImageDraw.Draw(im)
+    dr.text((2, 0), title, fill=(60, 60, 60), font=FONT)
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    top, bottom = 14, h - 12
+    if not len(v):
+        return np.asarray(im)
+    lo = float(v.min()) if lo is None else lo
+    hi = float(v.max()) if hi is None else hi
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(np.clip(v, lo, hi), bins=bins, range=(lo, hi))
+    bw = (w - 8) / bins
+    peak = max(int(counts.max()), 1)
+    for i, c in enumerate(counts):
+        x0 = 4 + i * bw
+        dr.rectangle([x0, bottom - (bottom - top) * c / peak, x0 + bw - 1, bottom], fill=(120, 120, 160))
+    for m in marks:
+        if lo <= m <= hi:
+            x = 4 + (m - lo) / (hi - lo) * (w - 8)
+            dr.line([(x, top), (x, bottom)], fill=(220, 40, 40))
+    dr.text((2, bottom + 1), f"{lo:.2g}", fill=(90, 90, 90), font=FONT)
+    dr.text((w - 34, bottom + 1), f"{hi:.2g}", fill=(90, 90, 90), font=FONT)
+    return np.asarray(im)
+
+
+def bars(values: Sequence[float], w: int, h: int, title: str) -> np.ndarray:
+    """One bar per value (e.g. per-layer gradient norms), log-scaled heights, labels 1..n."""
+    im = Image.new("RGB", (w, h), BG)
+    dr = ImageDraw.Draw(im)
+    dr.text((2, 0), title, fill=(60, 60, 60), font=FONT)
+    top, bottom = 14, h - 12
+    v = np.log10(np.maximum(np.asarray(values, np.float64), 1e-8))
+    if not len(v):
+        return np.asarray(im)
+    lo, hi = min(v.min(), -4.0), max(v.max(), 0.0)
+    bw = (w - 8) / len(v)
+    for i, (lv, raw) in enumerate(zip(v, values)):
+        y = bottom - (bottom - top) * (lv - lo) / (hi - lo)
+        dr.rectangle([4 + i * bw + 2, y, 4 + (i + 1) * bw - 2, bottom], fill=(90, 150, 120))
+        dr.text((4 + i * bw + 3, bottom + 1), f"{raw:.0e}", fill=(90, 90, 90), font=FONT)
+    return np.asarray(im)
+
+
+@dataclass
+class PanelData:
+    """Everything one panel shows; the session (live) or a recording (replay) fills it."""
+
+    title: str
+    real: np.ndarray  # (n, 2)
+    fake: np.ndarray  # (n, 2)
+    field: np.ndarray  # (g, g) critic values, row 0 at the top
+    arrows_from: np.ndarray  # (k, 2)
+    arrows_dir: np.ndarray  # (k, 2)
+    steps: Sequence[float]
+    loss_d: Sequence[float]
+    w_estimate: Sequence[float]  # NaN for the BCE GAN (no W estimate)
+    w1_steps: Sequence[float]
+    w1: Sequence[float]
+    w1_floor: float
+    status: str  # one line under the title: step, modes, quality
+    weights: np.ndarray  # critic weights, flat
+    grad_norms: Sequence[float]  # per critic layer
+    gp_norms: Optional[np.ndarray]  # ||grad D(x_hat)|| (B,), or None
+    clip_value: Optional[float]  # marks on the weight histogram
+
+
+def panel(p: PanelData) -> np.ndarray:
+    """One run's panel: (PANEL_W + 28 + CURVES_H + HIST_H, PANEL_W, 3) uint8."""
+    rgb = heatmap(p.field)
+    draw_points(rgb, p.real, REAL)
+    draw_points(rgb, p.fake, FAKE)
+    field_im = Image.fromarray(rgb)
+    draw_arrows(ImageDraw.Draw(field_im), p.arrows_from, p.arrows_dir)
+
+    head = Image.new("RGB", (PANEL_W, 28), BG)
+    dr = ImageDraw.Draw(head)
+    dr.text((4, 1), p.title, fill=(0, 0, 0), font=FONT)
+    dr.text((4, 14), p.status, fill=(60, 60, 60), font=FONT)
+
+    curves = {"critic loss": (p.steps, p.loss_d), "W estimate": (p.steps, p.w_estimate),
+              "exact W1": (p.w1_steps, p.w1)}
+    if len(p.w1_steps):
+        curves["W1 floor"] = ([p.w1_steps[0], p.w1_steps[-1]], [p.w1_floor, p.w1_floor])
+    if not any(math.isfinite(v) for v in p.w_estimate):
+        del curves["W estimate"]
+    chart = line_chart(curves, title="")
+
+    third = PANEL_W // 3
+    c = p.clip_value
+    hist_w = histogram(p.weights, third, HIST_H, "critic weights",
+                       lo=-1.1 * c if c else None, hi=1.1 * c if c else None,
+                       marks=(-c, c) if c else ())
+    hist_g = bars(p.grad_norms, third, HIST_H, "grad norm / layer")
+    if p.gp_norms is not None:
+        hist_p = histogram(p.gp_norms, PANEL_W - 2 * third, HIST_H, "|grad D(x_hat)|", lo=0.0,
+                           hi=max(2.0, float(np.nanmax(p.gp_norms)) if len(p.gp_norms) else 2.0), marks=(1.0,))
+    else:
+        hist_p = np.full((HIST_H, PANEL_W - 2 * third, 3), 255, np.uint8)
+    hists = np.concatenate([hist_w, hist_g, hist_p], 1)
+    return np.concatenate([np.asarray(head), np.asarray(field_im), chart, hists], 0)
+
+
+def side_by_side(panels: Sequence[np.ndarray], gap: int = 8) -> np.ndarray:
+    """Panels (h, w, 3) next to each other on white: one picture for the PNG/GIF download."""
+    h = max(p.shape[0] for p in panels)
+    cols = []
+    for i, p in enumerate(panels):
+        pad = np.full((h, p.shape[1], 3), 255, np.uint8)
+        pad[:p.shape[0]] = p
+        cols.append(pad)
+        if i < len(panels) - 1:
+            cols.append(np.full((h, gap, 3), 255, np.uint8))
+    return np.concatenate(cols, 1)
+
+
+def lines_chart(curves: dict[str, np.ndarray], trajectories: dict, w: int = 960, h: int = 170) -> np.ndarray:
+    """The parallel-lines panel, three charts: the distances against theta; theta per generator
+    step for each objective; the gradient dL_G/dtheta each step applied (clipped to +-5 to stay
+    legible: the non-saturating GAN's spikes go further)."""
+    theta = curves["theta"]
+    third = w // 3
+    dist = {k: (theta, curves[k]) for k in ("W1", "JS", "TV")}  # KL is inf off 0: not drawable
+    a = line_chart(dist, third, h, title="distance between the lines vs theta (KL = inf if theta != 0)")
+    b = line_chart({n: (np.arange(len(t.theta)), t.theta) for n, t in trajectories.items()}, third, h,
+                   title="theta after each generator step")
+    c = line_chart({n: (np.arange(1, len(t.grad) + 1), np.clip(t.grad, -5, 5)) for n, t in trajectories.items()},
+                   w - 2 * third, h, title="gradient dL_G/dtheta per step")
+    return np.concatenate([a, b, c], 1)

@@ -1,0 +1,358 @@
+"""One Lab run: a 2-D generator, its critic, an objective and optimisers, stepped on demand.
+
+`LabRun` wraps the project's `Trainer` (the same critic/generator updates that train MNIST) and
+adds what the Lab shows: settings that change between steps, the curves of the critic's
+estimate against the exact W1, mode coverage, the critic's field and the generator's
+gradients, weight and gradient histograms. A run is capped in steps (MAX_STEPS) so a visitor's
+forgotten tab cannot train forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..objectives import BCEGAN, WGANGP, Objective, Scores, WGANClip
+from ..trainer import Trainer
+from ..validation import as_float, as_int, in_range
+from . import measures, toy
+from .nets import PointCritic, PointGenerator
+
+MAX_STEPS = 20_000  # generator steps a Lab run may take; the Lab says so when one stops there
+N_EVAL = 256  # points in the exact-W1 and mode-coverage measurements (Hungarian: ~10 ms at 256)
+GRID = 40  # the critic's heatmap is evaluated on GRID x GRID points, then upscaled by the renderer
+N_ARROWS = 40  # generated points that get a gradient arrow
+
+OBJECTIVES = {"gan": "GAN (BCE)", "wgan": "WGAN, clipping", "wgan-gp": "WGAN-GP"}
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+# Settings that change the networks or the data: applying them restarts the run.
+RESTART_FIELDS = ("dataset", "depth", "width", "z_dim", "batch_norm", "seed")
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """A Lab run's settings. The Trainer reads its config fields duck-typed from here."""
+
+    objective: str = "wgan-gp"
+    dataset: str = "8gaussians"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    n_critic: int = 5  # both WGAN papers' n_critic
+    clip_value: float = 0.01  # Arjovsky et al.'s c
+    lambda_gp: float = 10.0  # Gulrajani et al.'s lambda
+    depth: int = 2  # hidden layers of G and of D
+    width: int = 64
+    batch_size: int = 256
+    z_dim: int = 2
+    batch_norm: bool = False  # in the critic only (claim 5)
+    seed: int = 0
+    # Trainer config fields the Lab fixes
+    critic_warmup: bool = False
+    lr_decay_from: float = 1.0
+    iters: int = MAX_STEPS
+    max_minutes: None = None
+    ema: float = 0.0
+    amp: bool = False
+
+    @property
+    def beta1(self) -> float:  # Adam: the WGAN-GP paper's (0.5, 0.9) for critics, DCGAN's (0.5, 0.999) for the GAN
+        return 0.5
+
+    @property
+    def beta2(self) -> float:
+        return 0.999 if self.objective == "gan" else 0.9
+
+    def checked(self) -> "LabSettings":
+        """These settings with numbers coerced; a one-line UserError naming the first bad field."""
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"objective must be one of: {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"optimiser must be one of: {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        toy.get_dataset(self.dataset)
+        lr = as_float(self.lr, "learning rate")
+        if not 0 < lr <= 1:
+            raise UserError(f"learning rate must be in (0, 1], got {lr}")
+        c = as_float(self.clip_value, "clip value c")
+        if not 0 < c <= 10:
+            raise UserError(f"clip value c must be in (0, 10], got {c}")
+        lam = as_float(self.lambda_gp, "lambda")
+        if not 0 <= lam <= 1000:
+            raise UserError(f"lambda must be between 0 and 1000, got {lam}")
+        return dataclasses.replace(
+            self, lr=lr, clip_value=c, lambda_gp=lam,
+            n_critic=in_range(as_int(self.n_critic, "n_critic"), "n_critic", 1, 20),
+            depth=in_range(as_int(self.depth, "depth"), "depth", 1, 4),
+            width=in_range(as_int(self.width, "width"), "width", 4, 256),
+            batch_size=in_range(as_int(self.batch_size, "batch size"), "batch size", 8, 1024),
+            z_dim=in_range(as_int(self.z_dim, "noise dimension"), "noise dimension", 1, 16),
+            seed=in_range(as_int(self.seed, "seed"), "seed", 0, 2**31 - 1),
+            batch_norm=bool(self.batch_norm))
+
+    def replace(self, **changes) -> "LabSettings":
+        return dataclasses.replace(self, **changes)
+
+
+# The three default runs: each method's paper optimiser, on the same data, seed and budget.
+PRESETS: dict[str, LabSettings] = {
+    "gan": LabSettings(objective="gan", optimizer="adam", lr=1e-3, n_critic=1),
+    "wgan": LabSettings(objective="wgan", optimizer="rmsprop", lr=1e-3, n_critic=5),
+    "wgan-gp": LabSettings(objective="wgan-gp", optimizer="adam", lr=1e-3, n_critic=5),
+}
+
+
+def make_objective(s: LabSettings) -> Objective:
+    """The project's objective for a Lab setting (the same classes that train MNIST)."""
+    if s.objective == "wgan":
+        return WGANClip(clip_value=s.clip_value)
+    if s.objective == "wgan-gp":
+        return WGANGP(lambda_gp=s.lambda_gp)
+    return BCEGAN()
+
+
+def make_optimizer(s: LabSettings, params) -> torch.optim.Optimizer:
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
+    if s.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=s.lr)
+    return torch.optim.SGD(params, lr=s.lr)
+
+
+@dataclass
+class Measurement:
+    step: int
+    w1: float  # exact W1 between N_EVAL generated and N_EVAL real points
+    modes: Optional[int]  # covered modes (mixtures only)
+    of: Optional[int]
+    high_quality: Optional[float]
+
+
+class LabRun:
+    """One run. Not thread-safe by itself: the caller holds `lock` around every call."""
+
+    def __init__(self, settings: LabSettings):
+        self.lock = threading.Lock()
+        self.settings = settings.checked()
+        self._pending: Optional[LabSettings] = None
+        self.reset()
+
+    # --- building and changing ------------------------------------------------------------
+    def reset(self) -> None:
+        """Fresh networks and optimisers from the seed; curves cleared."""
+        s = self.settings
+        self.data = toy.get_dataset(s.dataset)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
+            torch.manual_seed(s.seed)
+            G = PointGenerator(s.z_dim, s.width, s.depth)
+            D = PointCritic(s.width, s.depth, s.batch_norm)
+        self.trainer = Trainer(s, G, D, make_objective(s), self.data)
+        self._new_optimizers()
+        self.critic_updates = 0
+        self.history: dict[str, list[float]] = {k: [] for k in ("step", "loss_d", "loss_g", "wasserstein")}
+        self.measured: list[Measurement] = []
+        # Fixed evaluation points: the same real sample and the same noise at every measurement,
+        # so the curves move only because the generator does. A second real sample gives the
+        # sampling floor of the exact W1 (two samples of the *same* distribution are not at 0).
+        self.x_eval = toy.sample_np(self.data, N_EVAL, s.seed + 101)  # (N_EVAL, 2)
+        self.w1_floor = measures.exact_w1(self.x_eval, toy.sample_np(self.data, N_EVAL, s.seed + 102))
+        self.z_eval = torch.randn(N_EVAL, s.z_dim, generator=torch.Generator().manual_seed(s.seed + 103))
+        self.last_critic_stats: dict[str, float] = {}
+
+    def _new_optimizers(self) -> None:
+        st, s = self.trainer.state, self.settings
+        st.opt_g, st.opt_d = make_optimizer(s, st.G.parameters()), make_optimizer(s, st.D.parameters())
+
+    def update(self, settings: LabSettings) -> str:
+        """Queue new settings; they apply at the next step (checked now). Returns what will happen."""
+        new = settings.checked()
+        self._pending = new if new != self.settings else None
+        if self._pending is None:
+            return ""
+        changed = [f for f in RESTART_FIELDS if getattr(new, f) != getattr(self.settings, f)]
+        return f"{', '.join(changed)} changed: the run restarts" if changed else "applies at the next step"
+
+    def _apply_pending(self) -> None:
+        new, self._pending = self._pending, None
+        if new is None:
+            return
+        old, self.settings = self.settings, new
+        if any(getattr(new, f) != getattr(old, f) for f in RESTART_FIELDS):
+            self.reset()
+            return
+        self.trainer.cfg = new
+        self.trainer.objective = make_objective(new)
+        if (new.optimizer, new.objective) != (old.optimizer, old.objective):  # another update rule / betas
+            self._new_optimizers()
+        if new.objective == "wgan" and old.objective != "wgan":  # clipping starts now, not next update
+            self.trainer.objective.after_critic_update(self.trainer.state.D)
+
+    # --- stepping -------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return self.trainer.state.step
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= MAX_STEPS
+
+    def critic_step(self) -> dict[str, float]:
+        """One critic update (the step count stays): the Lab's "one critic step" button."""
+        self._apply_pending()
+        self.trainer.apply_lr()
+        stats = {k: float(v) for k, v in self.trainer.critic_step().items()}
+        self.critic_updates += 1
+        self.last_critic_stats = stats
+        return stats
+
+    def generator_step(self) -> dict[str, float]:
+        """One generator update against the current critic (logged with the last critic stats)."""
+        self._apply_pending()
+        if self.finished:
+            return {}
+        self.trainer.apply_lr()
+        stats = {**self.last_critic_stats, **{k: float(v) for k, v in self.trainer.generator_step().items()}}
+        self._log(stats)
+        return stats
+
+    def steps(self, n: int) -> int:
+        """Up to n whole steps (n_critic critic updates + one generator update each); how many ran."""
+        done = 0
+        for _ in range(n):
+            self._apply_pending()
+            if self.finished:
+                break
+            stats = self.trainer.step()
+            self.critic_updates += self.settings.n_critic
+            self.last_critic_stats = {k: v for k, v in stats.items() if k != "loss_g"}
+            self._log(stats)
+            done += 1
+        return done
+
+    def _log(self, stats: dict[str, float]) -> None:
+        h = self.history
+        h["step"].append(self.step)
+        for k in ("loss_d", "loss_g", "wasserstein"):
+            h[k].append(stats.get(k, math.nan))
+        if len(h["step"]) > 4000:  # keep the curves cheap to draw: thin the older half
+            for k in h:
+                h[k] = h[k][:2000:2] + h[k][2000:]
+
+    # --- what the panels show -------------------------------------------------------------
+    @torch.no_grad()
+    def fake_points(self) -> np.ndarray:
+        """(N_EVAL, 2) generated points from the fixed evaluation noise."""
+        G = self.trainer.state.G
+        G.eval()
+        x = G(self.z_eval).numpy()
+        G.train()
+        return x
+
+    def measure(self) -> Measurement:
+        """Exact W1 to the fixed real sample and mode coverage, at the current step (cached)."""
+        if self.measured and self.measured[-1].step == self.step:
+            return self.measured[-1]
+        x = self.fake_points()
+        w1 = measures.exact_w1(x, self.x_eval)
+        modes = of = hq = None
+        if self.data.is_mixture:
+            cov = measures.mode_coverage(x, self.data.centres, self.data.sigma)
+            modes, of, hq = cov["modes"], cov["of"], cov["high_quality"]
+        m = Measurement(self.step, w1, modes, of, hq)
+        self.measured.append(m)
+        if len(self.measured) > 2000:
+            self.measured = self.measured[:1000:2] + self.measured[1000:]
+        return m
+
+    def critic_field(self, extent: float = toy.EXTENT) -> np.ndarray:
+        """D on a GRID x GRID lattice over [-extent, extent]^2, row 0 at the top: (GRID, GRID)."""
+        t = torch.linspace(-extent, extent, GRID)
+        yy, xx = torch.meshgrid(-t, t, indexing="ij")  # y falls down the rows, as on screen
+        pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (GRID*GRID, 2)
+        D = self.trainer.state.D
+        with torch.no_grad():
+            D.eval()  # batch norm: running statistics, so the field does not depend on the lattice
+            score, _ = D(pts)
+            D.train()
+        return score.reshape(GRID, GRID).numpy()
+
+    def generator_arrows(self) -> tuple[np.ndarray, np.ndarray]:
+        """N_ARROWS generated points (N, 2) and the direction the generator's loss moves each,
+        -dL_G/dx (N, 2): where the critic is pushing the samples."""
+        st = self.trainer.state
+        x = torch.from_numpy(self.fake_points()[:N_ARROWS]).requires_grad_(True)
+        D = st.D
+        D.eval()
+        with torch.enable_grad():
+            score, _ = D(x)
+            loss, _ = self.trainer.objective.generator_terms(None, Scores(score, None))
+            (grad,) = torch.autograd.grad(loss, x)
+        D.train()
+        D.requires_grad_(True)
+        return x.detach().numpy(), -grad.numpy() * len(x)  # undo the mean over the batch
+
+    def weights(self) -> np.ndarray:
+        """Every weight of the critic's linear layers, flat (for the clipping histogram)."""
+        D = self.trainer.state.D
+        return torch.cat([m.weight.detach().reshape(-1) for m in D.linear_layers()]).numpy()
+
+    def grad_norms(self) -> list[float]:
+        """||dL_D/dW|| of each critic linear layer after the last critic update (input first)."""
+        D = self.trainer.state.D
+        return [float(m.weight.grad.norm()) if m.weight.grad is not None else 0.0 for m in D.linear_layers()]
+
+    def penalty_grad_norms(self) -> np.ndarray:
+        """||grad D(x_hat)|| (B,) at random interpolates of a real and a generated batch, as the
+        gradient penalty sees them (training mode: with batch norm the batch is part of D)."""
+        st, B = self.trainer.state, min(self.settings.batch_size, 256)
+        g = torch.Generator().manual_seed(self.step)
+        real = toy.sample(self.data, B, g)
+        with torch.no_grad():
+            fake = st.G(torch.randn(B, self.settings.z_dim, generator=g))
+        eps = torch.rand(B, 1, generator=g)
+        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        bns = [m for m in st.D.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        for m in bns:
+            m.momentum = 0.0  # look without moving the running statistics
+        with torch.enable_grad():
+            score, _ = st.D(x_hat)
+            (grad,) = torch.autograd.grad(score.sum(), x_hat)
+        for m in bns:
+            m.momentum = 0.1
+        st.D.requires_grad_(True)
+        return grad.norm(dim=1).numpy()
+
+
+def panel_data(run: LabRun, title: str) -> "render.PanelData":
+    """What the panel of `run` shows now (measures the run if its step moved)."""
+    from .render import PanelData
+
+    m = run.measure()
+    s = run.settings
+    status = f"step {run.step:,} | exact W1 {m.w1:.3f}"
+    if m.modes is not None:
+        status += f" | modes {m.modes}/{m.of} | high quality {m.high_quality:.0%}"
+    if run.finished:
+        status += " | step cap reached"
+    arrows_from, arrows_dir = run.generator_arrows()
+    h = run.history
+    return PanelData(
+        title=title, real=run.x_eval, fake=run.fake_points(), field=run.critic_field(),
+        arrows_from=arrows_from, arrows_dir=arrows_dir, steps=h["step"], loss_d=h["loss_d"],
+        w_estimate=h["wasserstein"], w1_steps=[x.step for x in run.measured], w1=[x.w1 for x in run.measured],
+        w1_floor=run.w1_floor, status=status, weights=run.weights(), grad_norms=run.grad_norms(),
+        gp_norms=run.penalty_grad_norms() if s.objective == "wgan-gp" else None,
+        clip_value=s.clip_value if s.objective == "wgan" else None)
+
+
+def run_title(s: LabSettings) -> str:
+    """A panel's title line: the objective and what distinguishes it."""
+    # "lambda", not the Greek letter: PIL's default font has no glyph for it
+    extra = {"wgan": f" c={s.clip_value:g}", "wgan-gp": f" lambda={s.lambda_gp:g}", "gan": ""}[s.objective]
+    bn = " +BN" if s.batch_norm else ""
+    return f"{OBJECTIVES[s.objective]}{extra}{bn} | {s.optimizer} {s.lr:g} | n_critic {s.n_critic}"

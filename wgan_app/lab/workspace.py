@@ -1,0 +1,173 @@
+"""A visitor's Lab: up to three runs side by side, their time slices, caps and saved frames; and
+the process-wide table of workspaces, bounded, keyed by the visitor's session.
+
+Models live here, not in `gr.State` (Gradio deep-copies state per event). A workspace is
+dropped when its page unloads, when it has been idle for IDLE_S, or when the table is full and
+it is the least recently used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import UserError
+from . import render
+from .session import PRESETS, LabRun, LabSettings, panel_data, run_title
+
+N_RUNS = 3
+MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently used goes first
+IDLE_S = 15 * 60  # a workspace nobody has ticked for this long is dropped
+MAX_TRAIN_S = 10 * 60  # training seconds a workspace may spend in all (three runs together)
+TICK_BUDGET_S = 0.12  # training time per timer tick, shared by the running runs (then one render)
+MAX_FRAMES = 60  # frames kept for the GIF download
+
+
+class Workspace:
+    """Three LabRuns on the same data, seed and budget. Callers hold `lock` around every call."""
+
+    def __init__(self, settings: Optional[list[LabSettings]] = None):
+        self.lock = threading.Lock()
+        self.runs = [LabRun(s) for s in (settings or list(PRESETS.values()))]
+        self.trained_s = 0.0
+        self.last_seen = time.time()
+        self.frames: deque[np.ndarray] = deque(maxlen=MAX_FRAMES)
+        self._ticks = 0
+        self._rate = [200.0] * len(self.runs)  # measured steps/s of each run: sizes the next chunk
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.trained_s >= MAX_TRAIN_S
+
+    def train(self, budget_s: float = TICK_BUDGET_S) -> list[int]:
+        """Train every run for about budget_s / N seconds; the steps each took."""
+        done = []
+        share = budget_s / len(self.runs)
+        for i, run in enumerate(self.runs):
+            if self.out_of_time:
+                done.append(0)
+                continue
+            n = max(1, int(self._rate[i] * share))
+            t = time.perf_counter()
+            k = run.steps(n)
+            dt = time.perf_counter() - t
+            self.trained_s += dt
+            if k:
+                self._rate[i] = 0.5 * self._rate[i] + 0.5 * k / max(dt, 1e-6)
+            done.append(k)
+        return done
+
+    def panels(self, keep_frame: bool = True) -> list[np.ndarray]:
+        """One rendered panel per run; every 4th call keeps the composite for the GIF."""
+        self.last_seen = time.time()
+        out = [render.panel(panel_data(r, run_title(r.settings))) for r in self.runs]
+        self._ticks += 1
+        if keep_frame and self._ticks % 4 == 1:
+            self.frames.append(render.side_by_side(out))
+        return out
+
+
+class Workspaces:
+    """The bounded table of workspaces: session key -> Workspace."""
+
+    def __init__(self, max_size: int = MAX_WORKSPACES):
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, Workspace] = OrderedDict()
+        self.max_size = max_size
+
+    def get(self, key: str, create: bool = True) -> Optional[Workspace]:
+        if not key:
+            raise UserError("the Lab needs a browser session (open the page, not the API)")
+        now = time.time()
+        with self._lock:
+            for k in [k for k, w in self._items.items() if now - w.last_seen > IDLE_S]:
+                del self._items[k]
+            ws = self._items.get(key)
+            if ws is None and create:
+                while len(self._items) >= self.max_size:
+                    self._items.popitem(last=False)
+                ws = self._items[key] = Workspace()
+            if ws is not None:
+                self._items.move_to_end(key)
+                ws.last_seen = now
+            return ws
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# --- what the Lab's buttons do (plain functions of a workspace: the UI only wires them) ----------
+
+SETTING_FIELDS = ("objective", "optimizer", "lr", "n_critic", "clip_value", "lambda_gp", "depth", "width",
+                  "batch_size", "z_dim", "batch_norm")
+
+
+def apply_settings(ws: Workspace, index: int, dataset: str, seed, **fields) -> str:
+    """Queue new settings for run `index` (shared dataset and seed for all runs); applied at the
+    next step. Returns a line for the status bar. Bad values raise a one-line UserError."""
+    if not 0 <= index < len(ws.runs):
+        raise UserError(f"run must be between 1 and {len(ws.runs)}, got {index + 1}")
+    unknown = set(fields) - set(SETTING_FIELDS)
+    if unknown:
+        raise UserError(f"unknown Lab settings: {', '.join(sorted(unknown))}")
+    new = ws.runs[index].settings.replace(**fields)
+    notes = []
+    for i, run in enumerate(ws.runs):  # data and seed are shared: the comparison stays fair
+        target = (new if i == index else run.settings).replace(dataset=dataset, seed=seed)
+        note = run.update(target)
+        if note and (i == index or "restarts" in note):
+            notes.append(f"run {i + 1}: {note}")
+    return "; ".join(notes) or "nothing changed"
+
+
+def set_data(ws: Workspace, dataset: str, seed) -> str:
+    """Move every run to new data / seed (they restart at their next step)."""
+    notes = {run.update(run.settings.replace(dataset=dataset, seed=seed)) for run in ws.runs}
+    return "all runs restart on the new data or seed" if any(notes) else "nothing changed"
+
+
+def critic_step_all(ws: Workspace) -> str:
+    for run in ws.runs:
+        run.critic_step()
+    return "one critic update in every run (generator unchanged)"
+
+
+def generator_step_all(ws: Workspace) -> str:
+    for run in ws.runs:
+        run.generator_step()
+    return "one generator update in every run (against the current critic)"
+
+
+def reset_all(ws: Workspace) -> str:
+    for run in ws.runs:
+        run.reset()
+    ws.frames.clear()
+    ws.trained_s = 0.0
+    return "all runs restarted from the seed"
+
+
+def download_png(ws: Workspace, path) -> str:
+    """The three panels side by side as a PNG at `path`."""
+    from PIL import Image
+
+    Image.fromarray(render.side_by_side(ws.panels(keep_frame=False))).save(path)
+    return str(path)
+
+
+def download_gif(ws: Workspace, path) -> str:
+    """The kept frames (one every 4th refresh, the newest MAX_FRAMES) as an animated GIF at `path`."""
+    from ..images import gif_bytes
+
+    if not ws.frames:
+        raise UserError("no frames yet: press Run first")
+    Path(path).write_bytes(gif_bytes(list(ws.frames), duration_ms=120))
+    return str(path)

@@ -1,0 +1,216 @@
+"""The Lab tab: three 2-D runs side by side (layout and wiring; the logic is wgan_app.lab).
+
+Each visitor gets their own workspace of runs (wgan_app.lab.workspace), trained in short time
+slices by a `gr.Timer` only while Run is on and the page is visible, capped in time, and
+dropped when the page unloads. Every handler here is UI-only (private).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from ..errors import UserError
+from ..lab import workspace as lab
+from ..lab.session import OBJECTIVES, OPTIMIZERS, PRESETS
+from ..lab.toy import DATASETS
+from .common import PRIVATE, friendly
+
+TICK_S = 0.2  # 5 refreshes a second
+INTRO = ("Three GANs learn the same 2-D data from the same seed. **Background**: the critic's value "
+         "(orange = \"looks real\"), with iso-lines; **green**: real points; **pink**: generated; **arrows**: where "
+         "the generator is pushed. Under each: the critic's loss, its W estimate and the **exact W1** "
+         "(optimal assignment on 256 points; the pale line is what two real samples score), then the "
+         "critic's weights, its gradient norm per layer and, for WGAN-GP, ‖∇D(x̂)‖.")
+EXPLAIN = {
+    "gan": "**GAN (BCE)** - its loss does not track quality: watch the curve wander while points move. "
+           "Count the modes it covers against WGAN-GP's.",
+    "wgan": "**WGAN, clipping** - weights pile up at ±c (red marks): a crude constraint. Its W estimate is "
+            "W1 times an unknown constant, far below the exact W1. Raise c and watch capacity change.",
+    "wgan-gp": "**WGAN-GP** - ‖∇D(x̂)‖ sits near 1 (red mark) and the W estimate follows the exact W1. "
+               "Switch on batch norm in the critic to see the penalty go wrong.",
+}
+LINES_TEXT = ("**Claim 1, the parallel lines.** Real data: the segment {0}×[0,1]; the generator: the same "
+              "segment moved to x = θ. For any θ ≠ 0 JS is stuck at log 2 and TV at 1, but W1 = |θ| shrinks as the "
+              "lines meet. Trained from the same θ and critic (θ by plain SGD): the minimax GAN's gradient vanishes "
+              "and θ stalls; the non-saturating GAN's gradient jumps and θ overshoots; the WGAN-GP gradient "
+              "stays near 1 and θ walks to 0. (From starts closer than 1 the minimax GAN may still move: its "
+              "discriminator is not yet confident.)")
+
+
+def build_lab_tab(demo: gr.Blocks) -> None:
+    """Lay out the Lab tab and wire it."""
+    spaces = lab.Workspaces()
+
+    def ws_for(request: gr.Request) -> lab.Workspace:
+        return spaces.get(getattr(request, "session_hash", None) or "")
+
+    def show(ws: lab.Workspace, status: str = ""):
+        with ws.lock:
+            panels = ws.panels()
+            line = status or ("training time used up: press Reset to start again" if ws.out_of_time else "")
+        return (*panels, line)
+
+    # --- handlers (UI-only) ---------------------------------------------------------------
+
+    @friendly
+    def tick(mode: str, frame: int, request: gr.Request):
+        if mode == "recorded":
+            from ..lab.recorded import load_recordings
+
+            recs = _recordings(load_recordings)
+            return (*[r.panel(frame) for r in recs], f"replaying shipped runs, frame {frame % recs[0].n_frames + 1}"
+                    f" of {recs[0].n_frames}", frame + 1)
+        ws = ws_for(request)
+        with ws.lock:
+            ws.train()
+        return (*show(ws), frame)
+
+    @friendly
+    def on_button(action: str, request: gr.Request):
+        ws = ws_for(request)
+        with ws.lock:
+            status = {"critic": lab.critic_step_all, "generator": lab.generator_step_all,
+                      "reset": lab.reset_all}[action](ws)
+        return show(ws, status)
+
+    @friendly
+    def apply(index: int, dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
+              batch_size, z_dim, batch_norm, request: gr.Request):
+        ws = ws_for(request)
+        with ws.lock:
+            status = lab.apply_settings(ws, index, dataset, seed, objective=objective, optimizer=optimizer, lr=lr,
+                                        n_critic=n_critic, clip_value=clip_value, lambda_gp=lambda_gp,
+                                        depth=depth, width=width, batch_size=batch_size, z_dim=z_dim,
+                                        batch_norm=batch_norm)
+        return status
+
+    @friendly
+    def set_data(dataset, seed, request: gr.Request):
+        ws = ws_for(request)
+        with ws.lock:
+            return lab.set_data(ws, dataset, seed)
+
+    @friendly
+    def download(kind: str, request: gr.Request):
+        ws = ws_for(request)
+        path = Path(tempfile.mkdtemp(prefix="wgan-lab-")) / f"lab.{kind}"
+        with ws.lock:
+            return (lab.download_png if kind == "png" else lab.download_gif)(ws, path)
+
+    @friendly
+    def train_lines(theta0):
+        from ..lab import lines, render
+        from ..validation import as_float
+
+        t = as_float(theta0, "start theta")
+        if not 0.1 <= abs(t) <= 2:
+            raise UserError(f"start theta must be between 0.1 and 2 in size (either sign), got {t}")
+        traj = lines.compare(lines.LineSettings(theta0=t))
+        summary = " · ".join(f"{name}: θ {tr.theta[0]:+.2f} → {tr.theta[-1]:+.2f}, last |grad| {abs(tr.grad[-1]):.3g}"
+                             for name, tr in traj.items())
+        return render.lines_chart(lines.distance_curves(), traj), summary
+
+    def on_unload(request: gr.Request):
+        spaces.drop(getattr(request, "session_hash", None) or "")
+
+    # --- layout ---------------------------------------------------------------------------
+    with gr.Tab("Lab", id="lab"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            dataset = gr.Dropdown([(d.title, k) for k, d in DATASETS.items()], value="8gaussians", label="data",
+                                  scale=2)
+            seed = gr.Number(value=0, precision=0, label="seed", scale=1)
+            mode = gr.Radio(["live", "recorded"], value="live", label="mode", scale=2)
+            run_btn = gr.Button("Run", variant="primary", scale=1, elem_id="lab-run")
+            pause_btn = gr.Button("Pause", scale=1, elem_id="lab-pause")
+            critic_btn = gr.Button("1 critic step", scale=1, elem_id="lab-critic")
+            gen_btn = gr.Button("1 generator step", scale=1, elem_id="lab-generator")
+            reset_btn = gr.Button("Reset", scale=1)
+        status = gr.Markdown("", elem_id="lab-status")
+        images, forms = [], []
+        with gr.Row(equal_height=False):
+            for i, (name, preset) in enumerate(PRESETS.items()):
+                with gr.Column(min_width=330):
+                    images.append(gr.Image(type="numpy", format="png", show_label=False, interactive=False,
+                                           elem_id=f"lab-panel-{i}", buttons=[]))
+                    gr.Markdown(EXPLAIN[name])
+                    with gr.Accordion(f"run {i + 1} settings", open=False):
+                        objective = gr.Dropdown([(v, k) for k, v in OBJECTIVES.items()], value=preset.objective,
+                                                label="objective")
+                        optimizer = gr.Dropdown(list(OPTIMIZERS), value=preset.optimizer, label="optimiser")
+                        with gr.Row():
+                            lr = gr.Number(value=preset.lr, label="learning rate")
+                            n_critic = gr.Number(value=preset.n_critic, precision=0, label="n_critic")
+                        with gr.Row():
+                            clip_value = gr.Number(value=preset.clip_value, label="clip c")
+                            lambda_gp = gr.Number(value=preset.lambda_gp, label="λ (penalty)")
+                        with gr.Row():
+                            depth = gr.Number(value=preset.depth, precision=0, label="depth")
+                            width = gr.Number(value=preset.width, precision=0, label="width")
+                        with gr.Row():
+                            batch_size = gr.Number(value=preset.batch_size, precision=0, label="batch size")
+                            z_dim = gr.Number(value=preset.z_dim, precision=0, label="noise dim")
+                        batch_norm = gr.Checkbox(value=preset.batch_norm, label="batch norm in the critic")
+                        apply_btn = gr.Button("Apply (next step)")
+                    forms.append((apply_btn, [objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
+                                              batch_size, z_dim, batch_norm]))
+        with gr.Row():
+            png_btn = gr.Button("Download PNG")
+            gif_btn = gr.Button("Download GIF")
+            file_out = gr.File(label="download", interactive=False)
+        with gr.Accordion("Claim 1: the parallel lines (W1 is continuous where JS is not)", open=False):
+            gr.Markdown(LINES_TEXT)
+            with gr.Row():
+                theta0 = gr.Number(value=1.0, label="start θ", scale=1)
+                lines_btn = gr.Button("Train θ three ways (a few seconds)", scale=2)
+            lines_img = gr.Image(type="numpy", format="png", show_label=False, interactive=False, buttons=[])
+            lines_text = gr.Markdown("")
+        timer = gr.Timer(TICK_S, active=False)
+        frame = gr.State(0)
+
+    # --- wiring ---------------------------------------------------------------------------
+    lab_pool = dict(concurrency_id="lab", concurrency_limit=4, **PRIVATE)  # never blocks Generate / Train
+    outputs = [*images, status]
+    run_btn.click(lambda: gr.Timer(active=True), None, timer, **PRIVATE)
+    pause_btn.click(lambda: gr.Timer(active=False), None, timer, **PRIVATE)
+    timer.tick(tick, [mode, frame], [*outputs, frame], show_progress="hidden", trigger_mode="once", **lab_pool)
+    # Gradio injects gr.Request by annotation: one small named function per button, not a lambda.
+    for btn, action in ((critic_btn, "critic"), (gen_btn, "generator"), (reset_btn, "reset")):
+        btn.click(_bind(on_button, action), None, outputs, **lab_pool)
+    for i, (btn, fields) in enumerate(forms):
+        btn.click(_bind_apply(apply, i), [dataset, seed, *fields], status, **lab_pool)
+    for box in (dataset, seed):
+        box.change(set_data, [dataset, seed], status, **lab_pool)
+    png_btn.click(_bind(download, "png"), None, file_out, **lab_pool)
+    gif_btn.click(_bind(download, "gif"), None, file_out, **lab_pool)
+    lines_btn.click(train_lines, theta0, [lines_img, lines_text], **lab_pool)
+    demo.unload(on_unload)
+
+
+_RECORDINGS: list = []
+
+
+def _recordings(loader) -> list:
+    """The shipped recordings, loaded once per process (a few hundred kB)."""
+    if not _RECORDINGS:
+        _RECORDINGS.extend(loader())
+    return _RECORDINGS
+
+
+def _bind(fn, arg):
+    """fn(arg, request) as a handler of no inputs that Gradio gives the request to."""
+    def handler(request: gr.Request):
+        return fn(arg, request)
+    return handler
+
+
+def _bind_apply(apply, index: int):
+    """The Apply button of run `index`: the shared data and seed, then that run's eleven fields."""
+    def handler(dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width, batch_size,
+                z_dim, batch_norm, request: gr.Request):
+        return apply(index, dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
+                     batch_size, z_dim, batch_norm, request)
+    return handler
