@@ -336,3 +336,23 @@ def test_fuzzed_training_forms_give_a_valid_config_or_one_line(variant, dataset,
         assert 1 <= cfg.iters <= 400 and cfg.batch_size >= 1 and 0 < cfg.lr <= 1 and cfg.n_critic >= 1
         assert all(v == v and abs(v) != float("inf") for v in (cfg.lambda_gp, cfg.clip_value))
         assert cfg.recipe in ("fast", "paper") and cfg.variant in ("acgan", "wgan-gp", "wgan", "gan")
+
+
+def test_the_operators_default_hub_model_is_not_subject_to_the_visitor_policy(monkeypatch):
+    import wgan_app.hub as hub
+
+    calls = []
+
+    def fake_resolve(ref, policy=None, **kw):
+        calls.append((ref, policy))
+        raise UserError("stop here")  # no network in tests
+
+    monkeypatch.setattr(hub, "resolve_hub_checkpoint", fake_resolve)
+    monkeypatch.setenv("WGAN_APP_HUB_ALLOW", "wgan-app/*")
+    monkeypatch.setenv("WGAN_APP_MODEL", "hf://operator/own-model")
+    svc = Services(Settings.from_env())
+    for ref in (None, "hf://operator/own-model", "hf://wgan-app/digits"):
+        with pytest.raises(UserError, match="stop here"):
+            svc.sampler(ref)
+    assert calls[0] == ("hf://operator/own-model", None) and calls[1] == calls[0]
+    assert calls[2][0] == "hf://wgan-app/digits" and calls[2][1].allow == ("wgan-app/*",)

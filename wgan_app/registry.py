@@ -184,8 +184,10 @@ class Registry:
         except ImportError:
             raise UserError("Hub models are not available in this build (wgan_app.hub is missing)") from None
         try:
-            path = Path(resolve_hub_checkpoint(ref) if self.hub_policy is None
-                        else resolve_hub_checkpoint(ref, policy=self.hub_policy))
+            # The operator's own default model is theirs to choose; the policy is for visitors' refs.
+            visitor = self.hub_policy is not None and ref != self._explicit_default
+            path = Path(resolve_hub_checkpoint(ref, policy=self.hub_policy) if visitor
+                        else resolve_hub_checkpoint(ref))
         except UserError:
             raise
         except Exception as e:  # network, auth, missing repo: all one line for the person
