@@ -356,3 +356,13 @@ def test_the_operators_default_hub_model_is_not_subject_to_the_visitor_policy(mo
             svc.sampler(ref)
     assert calls[0] == ("hf://operator/own-model", None) and calls[1] == calls[0]
     assert calls[2][0] == "hf://wgan-app/digits" and calls[2][1].allow == ("wgan-app/*",)
+
+
+def test_the_outbox_keeps_a_bounded_number_of_files_newest_last():
+    from wgan_app.ui.services import Outbox
+
+    box = Outbox(max_files=5)
+    paths = [box.write(f"f{i}.png", b"x") for i in range(12)]
+    kept = sorted(Path(p) for p in paths if Path(p).exists())
+    assert len(list(box.dir.iterdir())) == 5
+    assert [Path(p) for p in paths[-5:]] == sorted(kept, key=lambda p: paths.index(str(p)))

@@ -84,11 +84,13 @@ class Settings:
 
 
 class Outbox:
-    """Files handed to Gradio (downloads, GIFs), unique per request, pruned after an hour."""
+    """Files handed to Gradio (downloads, GIFs), unique per request: pruned after an hour, and
+    beyond `max_files` the oldest go first (a flood of requests cannot fill the disk)."""
 
-    def __init__(self, max_age_s: float = 3600):
+    def __init__(self, max_age_s: float = 3600, max_files: int = 512):
         self.dir = Path(tempfile.mkdtemp(prefix="wgan_app-ui-"))
         self.max_age_s = max_age_s
+        self.max_files = max_files
         self._n = 0
         self._lock = threading.Lock()
 
@@ -107,14 +109,22 @@ class Outbox:
 
     def _prune(self) -> None:
         cutoff = time.time() - self.max_age_s
-        for d in self.dir.iterdir():
+        dirs = sorted(self.dir.iterdir(), key=_made_at)  # oldest first
+        surplus = len(dirs) - (self.max_files - 1)  # room for the one being made
+        for i, d in enumerate(dirs):
             try:
-                if d.stat().st_mtime < cutoff:
+                if i < surplus or d.stat().st_mtime < cutoff:
                     for f in d.iterdir():
                         f.unlink()
                     d.rmdir()
             except OSError:
                 pass  # another request pruned it first
+
+
+def _made_at(d: Path) -> tuple[int, int]:
+    """(time_ns, counter) from an Outbox folder's name "<time_ns>-<counter>"."""
+    made, _, n = d.name.partition("-")
+    return (int(made), int(n)) if made.isdigit() and n.isdigit() else (0, 0)
 
 
 class Services:
