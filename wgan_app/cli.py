@@ -89,8 +89,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from .dist import env_world, is_main_process
+
     args = build_parser().parse_args(argv)
     try:
+        if env_world() > 1 and not args.train:
+            raise UserError("under torchrun only --train runs (the web UI, --sample and --eval run in one process); "
+                            "start them with plain `python app.py`")
         if args.train:
             return run_train(args)
         if args.sample:
@@ -101,7 +106,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return run_push(args)
         return run_ui(args)
     except UserError as e:
-        print(f"app.py: error: {e}", file=sys.stderr)
+        if is_main_process():  # under torchrun every rank raises the same error; rank 0 says it
+            print(f"app.py: error: {e}", file=sys.stderr)
         return 2
 
 
@@ -109,36 +115,74 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Train headless. Under torchrun (WORLD_SIZE > 1) this runs on every rank: rank 0 resolves
+    the config, writes the run directory and drives the progress bar; the others train quietly."""
+    from .dist import PeerLost, init_from_env
+
+    group = init_from_env()
+    where: dict = {"run_dir": args.run_dir}  # _train fills in the run directory once it is known
+    try:
+        return _train(args, group, where)
+    except PeerLost as e:
+        # One line per surviving process; checkpoints are written whole or not at all, so the
+        # last one on disk is sound.
+        run_dir = f" --run-dir {where['run_dir']}" if where["run_dir"] else ""
+        print(f"app.py: error: distributed training failed: {e}; the last checkpoint is intact: "
+              f"continue with --resume{run_dir}", file=sys.stderr)
+        return 1
+    finally:
+        group.close()
+
+
+def _train(args: argparse.Namespace, group, where: dict) -> int:
     from .train import build_trainer
 
-    cfg = config_from_args(args)
+    cfg = group.on_main(lambda: config_from_args(args))  # a resumed run's config.json is on rank 0's disk
     stop = threading.Event()
 
     def on_sigint(signum, frame):
-        if stop.is_set():
+        # torchrun starts workers in their own session and stops them with one SIGTERM (after
+        # SIGINT/SIGTERM of its own): that must stop the job cleanly, never abort one rank.
+        if stop.is_set() and group.world == 1:
             raise KeyboardInterrupt
         stop.set()  # first Ctrl-C: finish the step, save, exit
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigint)
-    if cfg.tensorboard:
+    if cfg.tensorboard and group.is_main:
         try:
             import torch.utils.tensorboard  # noqa: F401
         except ImportError:
             print("app.py: warning: --tensorboard needs `pip install tensorboard`; training without it",
                   file=sys.stderr)
     try:
-        trainer = build_trainer(cfg, resume=args.resume)
+        trainer = build_trainer(cfg, resume=args.resume, group=group)
         cfg = trainer.cfg
+        where["run_dir"] = cfg.run_dir
+        if not group.is_main:
+            return _drain(trainer.run(should_stop=stop.is_set))
         limit = f"{cfg.max_minutes:g} min" if cfg.max_minutes else ""
         steps = f"{cfg.iters} steps" if cfg.iters < UNTIL_TIME_LIMIT else ""
+        procs = (f" x {group.world} processes ({cfg.batch_size // group.world} images each)"
+                 if group.world > 1 else "")
         print(f"training {cfg.variant} on {cfg.dataset} ({cfg.recipe} recipe: lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
-              f"batch {cfg.batch_size}) on {trainer.device.type} for {' or '.join(x for x in (steps, limit) if x)}"
+              f"batch {cfg.batch_size}) on {trainer.device.type}{procs} for "
+              f"{' or '.join(x for x in (steps, limit) if x)}"
               f"{f', from step {trainer.step_count}' if trainer.step_count else ''}; run directory {cfg.run_dir}",
               file=sys.stderr)
         return _consume(trainer.run(should_stop=stop.is_set), cfg, trainer.step_count)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _drain(events) -> int:
+    """A torchrun rank other than 0: train without a word; rank 0 reports. Exit 1 on divergence."""
+    from .trainer import DoneEvent
+
+    for ev in events:
+        if isinstance(ev, DoneEvent):
+            return 1 if ev.reason == "diverged" else 0
+    return 0
 
 
 def _consume(events, cfg: TrainConfig, start_step: int) -> int:

@@ -25,7 +25,7 @@ def generator_loss_wgan(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor,
-                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     generator=None) -> tuple[torch.Tensor, torch.Tensor]:
     """GP = E[(||grad_x D(x_hat)||_2 - 1)^2], x_hat = eps*x_real + (1-eps)*x_fake, eps ~ U[0,1].
 
     Gulrajani et al. 2017, Alg. 1: eps is drawn once per sample (not per pixel) and the norm is
@@ -35,7 +35,7 @@ def gradient_penalty(critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tens
     B = x_real.shape[0]
     # One eps per sample, broadcast over the rest: (B, 1, 1, 1) for images, (B, 1) for 2-D points
     # (a fixed (B, 1, 1, 1) would broadcast (B, 2) points into a (B, 1, B, 2) cross product).
-    eps = torch.rand((B,) + (1,) * (x_real.dim() - 1), device=x_real.device, generator=generator)
+    eps = uniform((B,) + (1,) * (x_real.dim() - 1), x_real.device, generator)
     x_hat = (eps * x_real.float() + (1 - eps) * x_fake.detach().float()).requires_grad_(True)
     with torch.autocast(device_type=x_real.device.type, enabled=False):
         d_hat, _ = critic(x_hat)
@@ -44,6 +44,14 @@ def gradient_penalty(critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tens
     # which turns a dead critic's zero gradient into NaNs.
     norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + 1e-12)  # (B,)
     return ((norm - 1) ** 2).mean(), norm.mean().detach()
+
+
+def uniform(size: tuple[int, ...], device, generator=None) -> torch.Tensor:
+    """U[0, 1) of `size` from `generator`: a torch.Generator (or None), or, under torchrun, a
+    `dist.RankRows` that draws for the global batch and keeps this rank's rows."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.rand(size, device=device, generator=generator)
+    return generator.rand(size, device)
 
 
 @torch.no_grad()

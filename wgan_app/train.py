@@ -7,6 +7,10 @@ Setup is eager: the data is loaded, the run directory made (or reopened to
 resume) and the networks built before `train` returns, so bad input raises here rather than at
 the first event. The loop itself is `Trainer.run` (trainer.py); this module only wires the
 MNIST pieces to it: the dataset, the conv nets, the sample grid and the quality metrics.
+
+Under torchrun (`group`, see dist.py) every rank loads the data and builds the nets; rank 0
+alone opens the run directory and reads the checkpoint to resume, and sends that state to
+the others.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from .checkpoint import checkpoint_config, load_training_state
 from .config import TrainConfig
 from .data import load_dataset
+from .dist import Local
 from .errors import UserError
 from .images import grid, to_uint8
 from .models import build_models
@@ -67,28 +72,40 @@ def fixed_noise(cfg: TrainConfig, n: int = 100) -> tuple[torch.Tensor, Optional[
     return z, y
 
 
-def build_trainer(cfg: TrainConfig, resume: bool = False) -> Trainer:
+def build_trainer(cfg: TrainConfig, resume: bool = False, group: Optional[Local] = None) -> Trainer:
     """Everything before the first step. Raises UserError for bad input; writes only the run
-    directory (its config.json, and on resume the truncated metrics.jsonl)."""
+    directory (its config.json, and on resume the truncated metrics.jsonl). `group`: this
+    process's place in a torchrun job (dist.init_from_env); None trains in this process alone."""
+    group = group if group is not None else Local()
     device = resolve_device(cfg.device)
-    data = load_dataset(cfg.dataset, cfg.data_dir, train=True, device=device)
+    if device.type == "cuda" and group.world > 1:  # one GPU per process, by torchrun's LOCAL_RANK
+        device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)
+    group.check_batch(cfg.batch_size)
+    data = group.all_ok(lambda: load_dataset(cfg.dataset, cfg.data_dir, train=True, device=device))
     if cfg.batch_size > len(data):
         raise UserError(f"--batch-size {cfg.batch_size} is larger than the dataset "
                         f"({len(data)} images); use at most {len(data)}")
-    run = RunDir.open(cfg.run_dir or default_run_dir(cfg.variant, cfg.dataset), resume, cfg.tensorboard)
-    cfg = cfg.replace(run_dir=str(run.path))
+    run: Optional[RunDir] = None
+
+    def open_run() -> tuple[str, Optional[dict]]:  # rank 0 only: the disk
+        nonlocal run
+        run = RunDir.open(cfg.run_dir or default_run_dir(cfg.variant, cfg.dataset), resume, cfg.tensorboard)
+        state = None
+        if resume:
+            latest = run.latest_checkpoint()
+            state = load_training_state(latest) if latest is not None else None
+            run.truncate_metrics(int(state["step"]) if state is not None else 0)
+        run.write_config(cfg.replace(run_dir=str(run.path)).to_dict())
+        return str(run.path), state
+
+    run_path, state = group.on_main(open_run)  # the resume state reaches every rank
+    cfg = cfg.replace(run_dir=run_path)
 
     with torch.random.fork_rng(devices=[]):  # seed init without disturbing the caller's RNG
         torch.manual_seed(cfg.seed)
         G, D = build_models(cfg.model)
     G, D = G.to(device), D.to(device)
-
-    state = None
-    if resume:
-        latest = run.latest_checkpoint()
-        state = load_training_state(latest) if latest is not None else None
-        run.truncate_metrics(int(state["step"]) if state is not None else 0)
-    run.write_config(cfg.to_dict())
 
     z_fixed, y_fixed = fixed_noise(cfg)
 
@@ -103,10 +120,12 @@ def build_trainer(cfg: TrainConfig, resume: bool = False) -> Trainer:
         return evaluate_generator(net, cfg.model, num=cfg.eval_num, seed=cfg.seed + 4)
 
     facts = hardware(device)
+    if group.world > 1:
+        facts["processes"] = group.world
     return Trainer(cfg, G, D, build_objective(cfg), data, device, run_dir=run, render=render, evaluate=evaluate,
                    checkpoint_config=lambda step, elapsed: checkpoint_config(
                        cfg.model, step, ema=cfg.ema > 0, train=cfg, hardware=facts, train_seconds=round(elapsed, 1)),
-                   resume_from=state)
+                   resume_from=state, group=group)
 
 
 def train(cfg: TrainConfig, should_stop: Callable[[], bool] = lambda: False,

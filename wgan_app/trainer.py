@@ -13,6 +13,12 @@ never touches a UI; what a run writes to disk goes through an optional `RunDir`.
 Determinism: data order, noise and penalty interpolation come from two seeded generators whose
 states are part of `TrainState`, and a stop request is honoured only *between* generator steps,
 so on CPU a run that is stopped and resumed ends with the same weights as an uninterrupted one.
+
+Several processes (torchrun): the optional `group` (dist.py) is called at fixed points: each
+rank keeps its rows of the global batch, gradients are averaged between backward and
+optimizer.step, a stop is agreed between generator steps, batch-norm statistics are averaged
+before a grid or a checkpoint, and only rank 0 (the one given a `run_dir`) writes or renders.
+Without a group every hook is the identity.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .dist import GO, STOP, TIME_LIMIT, Local
 from .objectives import Batch, Objective
 
 # --- events -------------------------------------------------------------------------------
@@ -197,7 +204,8 @@ class Trainer:
 
     Optional hooks make it a full run: `run_dir` (a RunDir) receives metrics, samples and
     checkpoints; `render(G) -> (H, W) uint8` draws the sample grid; `evaluate(G) -> dict` measures
-    quality; `checkpoint_config(step, elapsed_s) -> dict` is the config.json of a checkpoint.
+    quality; `checkpoint_config(step, elapsed_s) -> dict` is the config.json of a checkpoint;
+    `group` (dist.Group) makes it one rank of a torchrun job (only rank 0 gets a run_dir).
     """
 
     def __init__(self, cfg, G: nn.Module, D: nn.Module, objective: Objective, data: BatchSource,
@@ -205,7 +213,7 @@ class Trainer:
                  render: Optional[Callable[[nn.Module], np.ndarray]] = None,
                  evaluate: Optional[Callable[[nn.Module], dict]] = None,
                  checkpoint_config: Optional[Callable[[int, float], dict]] = None,
-                 resume_from: Optional[dict] = None):
+                 resume_from: Optional[dict] = None, group: Optional[Local] = None):
         self.cfg, self.objective, self.data = cfg, objective, data
         self.device = torch.device(device)
         self.run_dir, self.render, self.evaluate, self.checkpoint_config = run_dir, render, evaluate, checkpoint_config
@@ -216,9 +224,13 @@ class Trainer:
             rng_noise=torch.Generator(device=self.device).manual_seed(cfg.seed + 2))
         if resume_from is not None:
             self.state.load_state_dict(resume_from)
+        self.group = group if group is not None else Local()
+        self.group.broadcast_modules(G, D, G_ema)  # rank 0's weights everywhere (all ranks loaded the same state)
+        self._eps_rng = self.group.stream(self.state.rng_noise)  # the penalty's eps: this rank's rows
         self.amp = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and self.device.type == "cuda"
                     else nullcontext())
         self._sampling: tuple[int, Optional[nn.Module]] = (-1, None)
+        self._synced_at = -1  # the step whose batch-norm statistics the ranks last averaged
         self._segment_start = time.time()
 
     @property
@@ -230,15 +242,18 @@ class Trainer:
 
     # --- one generator step ---------------------------------------------------------------
     def noise(self, n: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        G, g = self.state.G, self.state.rng_noise
+        """This rank's rows of z (n, z_dim) and fake labels (n,) drawn for a global batch of n."""
+        G, g, rows = self.state.G, self.state.rng_noise, self.group.rows
         z = torch.randn(n, G.z_dim, device=self.device, generator=g)
         y = torch.randint(G.n_classes, (n,), device=self.device, generator=g) if G.n_classes else None
-        return z, y
+        return rows(z), rows(y)
 
-    def apply_lr(self) -> None:
-        """Set both optimisers' learning rate to the schedule's value at the current step."""
+    def apply_lr(self, seconds: Optional[float] = None) -> None:
+        """Set both optimisers' learning rate to the schedule's value at the current step.
+        `seconds`: this segment's training time for a time-based schedule (default: the clock;
+        under torchrun the ranks pass an agreed value, so they all use one lr)."""
         s = self.state
-        lr = lr_at(self.cfg, s.step, time.time() - self._segment_start)
+        lr = lr_at(self.cfg, s.step, time.time() - self._segment_start if seconds is None else seconds)
         for opt in (s.opt_g, s.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -248,17 +263,18 @@ class Trainer:
         objective's after-update hook (clipping). Its stats as 0-d tensors; the step count stays.
 
         D's parameter gradients (`.grad`) are left in place, so a caller can inspect them."""
-        s, B = self.state, self.cfg.batch_size
-        G, D = s.G, s.D
+        s, B = self.state, self.cfg.batch_size  # B: the global batch (all ranks)
+        G, D, ranks = s.G, s.D, self.group
         D.requires_grad_(True)
-        real = Batch(*self.data.batch(B, s.rng_data))
+        real = Batch(*map(ranks.rows, self.data.batch(B, s.rng_data)))  # (B/world, 1, 28, 28), (B/world,)
         z, y_fake = self.noise(B)
         with torch.no_grad(), self.amp:
             fake = Batch(G(z, y_fake), y_fake)
         with self.amp:
-            loss_d, stats = self.objective.critic_loss(D, real, fake, generator=s.rng_noise)
+            loss_d, stats = self.objective.critic_loss(D, real, fake, generator=self._eps_rng)
         s.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        ranks.reduce_gradients(D)  # mean over ranks = the gradient of the global batch's loss
         s.opt_d.step()
         self.objective.after_critic_update(D)
         return stats
@@ -273,18 +289,21 @@ class Trainer:
             loss_g, g_stats = self.objective.generator_loss(D, Batch(G(z, y_fake), y_fake))
         s.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        self.group.reduce_gradients(G)
         s.opt_g.step()
         if s.G_ema is not None:
             update_ema(s.G_ema, G, cfg.ema, s.step)
         s.step += 1
         return g_stats
 
-    def step(self) -> dict[str, float]:
+    def step(self, seconds: Optional[float] = None) -> dict[str, float]:
         """One whole generator step: n_critic critic updates on fresh batches, then one G update.
+        `seconds`: see `apply_lr`.
 
         Returns the critic's stats averaged over its updates and the generator's, as floats
-        (one host sync per generator step, none per critic update)."""
-        self.apply_lr()
+        (one host sync per generator step, none per critic update); under torchrun, averaged
+        over the ranks too: the global batch's."""
+        self.apply_lr(seconds)
         n = n_critic_at(self.cfg, self.state.step)
         sums: dict[str, torch.Tensor] = {}
         for _ in range(n):
@@ -293,7 +312,7 @@ class Trainer:
         g_stats = self.generator_step()
         names = [*sums, *g_stats]
         values = torch.stack([*(v / n for v in sums.values()), *(v.float() for v in g_stats.values())])
-        return dict(zip(names, values.tolist()))
+        return dict(zip(names, self.group.average(values).tolist()))
 
     # --- what samples and checkpoints show ------------------------------------------------
     def sampling_generator(self) -> nn.Module:
@@ -306,16 +325,32 @@ class Trainer:
             self._sampling = (s.step, net)
         return net
 
-    def save(self) -> Path:
-        """Write a checkpoint of the current step into the run directory."""
+    def save(self, rank_checksums: Optional[list[str]] = None) -> Path:
+        """Write a checkpoint of the current step into the run directory. `rank_checksums`: every
+        rank's dist.state_checksum of this state, recorded in config.json under a torchrun job."""
         s = self.state
         G = self.sampling_generator()
         st = s.state_dict()
         st["elapsed"] = self.elapsed()
         extra = {"samples.png": _png(self.render(G))} if self.render is not None else None
         config = self.checkpoint_config(s.step, st["elapsed"]) if self.checkpoint_config is not None else {}
+        if rank_checksums is not None:
+            config = {**config, "distributed": {"world_size": len(rank_checksums), "rank_checksums": rank_checksums}}
         return self.run_dir.save_checkpoint(s.step, config, G.state_dict(), st, extra_files=extra,
                                             keep=self.cfg.keep_checkpoints)
+
+    def _sync_outputs(self) -> None:
+        """Before a grid, an evaluation or a checkpoint: average the ranks' batch-norm statistics
+        (once per step; averaging equal values again could still move them by rounding)."""
+        if self._synced_at != self.state.step:
+            self.group.average_buffers(self.state.G, self.state.G_ema, self.state.D)
+            self._synced_at = self.state.step
+
+    def _checkpoint(self) -> Optional[Path]:
+        """Every rank: check the ranks agree; rank 0: write the checkpoint (others get None)."""
+        self._sync_outputs()
+        sums = self.group.checksums(self.state.state_dict())
+        return self.save(sums) if self.group.is_main else None
 
     def _sample(self) -> SampleEvent:
         image = self.render(self.sampling_generator())
@@ -328,24 +363,30 @@ class Trainer:
 
         `should_stop` is polled between generator steps only, so a stop waits for the current
         step to finish and the checkpoint it leaves resumes exactly."""
-        cfg, s, run = self.cfg, self.state, self.run_dir
+        cfg, s, run, group = self.cfg, self.state, self.run_dir, self.group
+        main = group.is_main  # renders, evaluates and writes; the other ranks train and agree
         self._segment_start = t_start = time.time()
         t_window, steps_window = t_start, 0
         last_ckpt = run.latest_checkpoint() if run is not None else None
         last_saved = s.step if last_ckpt is not None else -1
+        # What rank 0 will write decides which steps every rank averages buffers and checksums on.
+        saving, last_saved = group.broadcast_object((run is not None, last_saved))
+        self._synced_at = -1
         window: dict[str, list[float]] = {}
         reason, message = "finished", ""
         s.G.train()
         s.D.train()
         try:
             while s.step < cfg.iters:
-                if should_stop():
-                    reason = "stopped"
+                # Between generator steps: a stop asked of any rank, or its clock, stops them all here.
+                code = STOP if should_stop() else GO
+                if not code and cfg.max_minutes is not None and time.time() - t_start >= cfg.max_minutes * 60:
+                    code = TIME_LIMIT
+                code, seconds = group.agree(code, time.time() - t_start)
+                if code:
+                    reason = "stopped" if code == STOP else "time limit"
                     break
-                if cfg.max_minutes is not None and time.time() - t_start >= cfg.max_minutes * 60:
-                    reason = "time limit"
-                    break
-                stats = self.step()
+                stats = self.step(seconds)
                 steps_window += 1
                 if not all(math.isfinite(v) for v in stats.values()):
                     bad = ", ".join(k for k, v in stats.items() if not math.isfinite(v))
@@ -369,24 +410,32 @@ class Trainer:
                     yield StepEvent(s.step, cfg.iters, metrics, elapsed, rate)
 
                 if self.evaluate is not None and cfg.eval_every and s.step % cfg.eval_every == 0:
-                    values = self.evaluate(self.sampling_generator())
-                    if run is not None:
-                        run.log({"step": s.step, **{f"eval/{k}": v for k, v in values.items()}})
-                    yield MetricEvent(s.step, values)
+                    self._sync_outputs()
+                    if main:
+                        values = self.evaluate(self.sampling_generator())
+                        if run is not None:
+                            run.log({"step": s.step, **{f"eval/{k}": v for k, v in values.items()}})
+                        yield MetricEvent(s.step, values)
 
                 if self.render is not None and cfg.sample_every and s.step % cfg.sample_every == 0:
-                    yield self._sample()
+                    self._sync_outputs()
+                    if main:
+                        yield self._sample()
 
-                if run is not None and cfg.save_every and s.step % cfg.save_every == 0:
-                    last_ckpt, last_saved = self.save(), s.step
-                    yield CheckpointEvent(s.step, last_ckpt)
+                if saving and cfg.save_every and s.step % cfg.save_every == 0:
+                    last_ckpt, last_saved = self._checkpoint(), s.step
+                    if main:
+                        yield CheckpointEvent(s.step, last_ckpt)
 
             if reason != "diverged":
-                if run is not None and last_saved != s.step:
-                    last_ckpt = self.save()
-                    yield CheckpointEvent(s.step, last_ckpt)
+                if saving and last_saved != s.step:
+                    last_ckpt = self._checkpoint()
+                    if main:
+                        yield CheckpointEvent(s.step, last_ckpt)
                 if self.render is not None and (not cfg.sample_every or s.step % cfg.sample_every):
-                    yield self._sample()
+                    self._sync_outputs()
+                    if main:
+                        yield self._sample()
         finally:
             if run is not None:
                 run.close()
