@@ -158,22 +158,6 @@ class RankRows:
         return self.group.rows(full)
 
 
-def _collective(what: str):
-    """Turn a failed collective into PeerLost (one line); torch's own message stays as the cause."""
-    def wrap(fn):
-        def inner(self, *a, **kw):
-            try:
-                return fn(self, *a, **kw)
-            except (RuntimeError, torch.distributed.DistError) as e:
-                if isinstance(e, PeerLost):
-                    raise
-                raise PeerLost(f"rank {self.rank} of {self.world} lost the other processes during {what} "
-                               f"({first_line(e, 160)})") from e
-        inner.__name__ = fn.__name__
-        return inner
-    return wrap
-
-
 class Group(Local):
     """An initialised default process group (see `init_from_env`). Object collectives (pickles)
     go over gloo, the CPU half of a 'cpu:gloo,cuda:nccl' group, as torch picks "cpu" there."""
@@ -202,32 +186,28 @@ class Group(Local):
                             f"the global batch, split evenly across them; use a multiple of {self.world} "
                             f"(e.g. {hint})")
 
-    @_collective("a gradient all-reduce")
     def reduce_gradients(self, net: nn.Module) -> None:
         params = [p for p in net.parameters() if p.grad is not None and p.numel() > 0]
         if not params:
             return
         flat = torch.cat([p.grad.flatten() for p in params])  # (sum of numel,)
-        self.dist.all_reduce(flat)
+        self._call("a gradient all-reduce", self.dist.all_reduce, flat)
         flat /= self.world
         for p, g in zip(params, flat.split([p.numel() for p in params])):
             p.grad = g.view_as(p)
 
-    @_collective("the loss average")
     def average(self, t: torch.Tensor) -> torch.Tensor:
         t = t.clone()
-        self.dist.all_reduce(t)
+        self._call("the loss average", self.dist.all_reduce, t)
         return t / self.world
 
-    @_collective("the stop agreement")
     def agree(self, code: int, seconds: float) -> tuple[int, float]:
         """The largest stop code any rank proposes, and the longest clock (an lr schedule that
         follows --max-minutes must give every rank the same lr). A CPU tensor: no GPU sync."""
         t = torch.tensor([float(code), seconds], dtype=torch.float64)
-        self.dist.all_reduce(t, op=self.dist.ReduceOp.MAX)
+        self._call("the stop agreement", self.dist.all_reduce, t, op=self.dist.ReduceOp.MAX)
         return int(t[0].item()), float(t[1].item())
 
-    @_collective("the batch-norm statistics average")
     @torch.no_grad()
     def average_buffers(self, *nets) -> None:
         """Average every floating-point buffer (batch norm's running mean and var) across ranks.
@@ -236,12 +216,11 @@ class Group(Local):
         if not bufs:
             return
         flat = torch.cat([b.flatten().float() for b in bufs])
-        self.dist.all_reduce(flat)
+        self._call("the batch-norm statistics average", self.dist.all_reduce, flat)
         flat /= self.world
         for b, v in zip(bufs, flat.split([b.numel() for b in bufs])):
             b.copy_(v.view_as(b))
 
-    @_collective("the start-up broadcast")
     @torch.no_grad()
     def broadcast_modules(self, *nets) -> None:
         """Rank 0's parameters and buffers everywhere: the ranks start from one model."""
@@ -249,24 +228,22 @@ class Group(Local):
             if net is None:
                 continue
             for t in [*net.parameters(), *net.buffers()]:
-                self.dist.broadcast(t.data, src=0)
+                self._call("the start-up broadcast", self.dist.broadcast, t.data, src=0)
 
-    @_collective("the checkpoint consistency check")
     def checksums(self, state: dict) -> list[str]:
         """Every rank's `state_checksum`, gathered on every rank; they must all be equal."""
         mine = state_checksum(state)
         out: list[Any] = [None] * self.world
-        self.dist.all_gather_object(out, mine)
+        self._call("the checkpoint consistency check", self.dist.all_gather_object, out, mine)
         if len(set(out)) != 1:
             bad = [r for r, d in enumerate(out) if d != out[0]]
             raise RuntimeError(f"the processes' weights differ at this checkpoint (ranks {bad} differ from rank 0); "
                                "this is a bug in wgan_app's distributed training")
         return out
 
-    @_collective("a broadcast from rank 0")
     def broadcast_object(self, obj: T) -> T:
         box = [obj if self.rank == 0 else None]
-        self.dist.broadcast_object_list(box, src=0)
+        self._call("a broadcast from rank 0", self.dist.broadcast_object_list, box, src=0)
         return box[0]
 
     def on_main(self, fn: Callable[[], T]) -> T:
@@ -287,7 +264,6 @@ class Group(Local):
             raise UserError(error)
         return result
 
-    @_collective("set-up")
     def all_ok(self, fn: Callable[[], T]) -> T:
         """Run `fn` on every rank; if any rank raised a UserError, every rank raises the first one."""
         result, error = None, None
@@ -296,11 +272,20 @@ class Group(Local):
         except UserError as e:
             error = str(e)
         errors: list[Any] = [None] * self.world
-        self.dist.all_gather_object(errors, error)
+        self._call("set-up", self.dist.all_gather_object, errors, error)
         for r, e in enumerate(errors):
             if e is not None:
                 raise UserError(e if r == 0 else f"rank {r}: {e}")
         return result
+
+    def _call(self, what: str, collective, /, *args, **kw):
+        """Run one collective; a failure (gloo raises a plain RuntimeError when a peer's connection
+        resets, DistError on timeouts) becomes PeerLost with a one-line message."""
+        try:
+            return collective(*args, **kw)
+        except RuntimeError as e:
+            raise PeerLost(f"rank {self.rank} of {self.world} lost the other processes during {what} "
+                           f"({first_line(e, 160)})") from e
 
     def close(self) -> None:
         if self.dist.is_initialized():
