@@ -181,6 +181,16 @@ def test_a_stop_signal_to_one_rank_stops_both_on_the_same_step(tmp_path, data_di
     assert_ranks_agree(ckpt)  # both ranks ended on this step with the same state
 
 
+def test_the_time_limit_ends_both_ranks_on_the_same_step(tmp_path, data_dir):
+    run = tmp_path / "clock"
+    r = torchrun("--train", "--data-dir", data_dir, "--run-dir", run, "--max-minutes", 0.05, "--log-every", 1,
+                 "--save-every", 0, "--sample-every", 0, *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    step = int(r.stderr.split("time limit at step ")[1].split(";")[0])
+    assert step > 0 and [m["step"] for m in metrics(run)] == list(range(1, step + 1))
+    assert_ranks_agree(run / "checkpoints" / f"step_{step:07d}")
+
+
 def test_a_killed_rank_ends_the_job_with_one_error_line_and_keeps_the_checkpoint(tmp_path, data_dir):
     run = tmp_path / "killed"
     launcher = subprocess.Popen([*TORCHRUN, str(ROOT / "app.py"),
