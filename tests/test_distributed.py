@@ -226,3 +226,24 @@ def test_a_batch_that_does_not_divide_is_refused_in_one_line(tmp_path, data_dir)
     assert lines == ["app.py: error: --batch-size 15 does not divide among the 2 processes: it is the global batch, "
                      "split evenly across them; use a multiple of 2 (e.g. 14 or 16)"], r.stderr[-3000:]
     assert not run.exists()
+
+
+def test_rank_0s_refusal_of_a_resume_reaches_every_rank_in_one_line(straight):
+    """config_from_args runs on rank 0 (the run's config.json is on its disk); its UserError is
+    raised on every rank, so none waits for the others, and rank 0 alone prints it."""
+    run, _ = straight
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    r = torchrun("--train", "--resume", "--run-dir", run, "--iters", 10, "--lr", 0.1, timeout=60)
+    assert r.returncode != 0
+    lines = our_lines(r.stderr)
+    assert len(lines) == 1 and "--lr 0.1 differs from the run's" in lines[0], r.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
+def test_only_training_runs_under_torchrun(monkeypatch, capsys):
+    from wgan_app.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(["--sample", "--checkpoint", "x", "--out", "y.png"]) == 2
+    assert capsys.readouterr().err.startswith("app.py: error: under torchrun only --train runs")

@@ -314,6 +314,9 @@ def init_from_env() -> Local:
     import torch.distributed as dist
 
     backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and local_rank < torch.cuda.device_count():
+        torch.cuda.set_device(local_rank)  # before nccl meets this process: its GPU, not GPU 0
     try:
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s()))
     except (RuntimeError, ValueError) as e:

@@ -79,10 +79,21 @@ def build_trainer(cfg: TrainConfig, resume: bool = False, group: Optional[Local]
     group = group if group is not None else Local()
     device = resolve_device(cfg.device)
     if device.type == "cuda" and group.world > 1:  # one GPU per process, by torchrun's LOCAL_RANK
+        if group.local_rank >= torch.cuda.device_count():
+            raise UserError(f"process {group.local_rank} on this machine has no GPU of its own (it has "
+                            f"{torch.cuda.device_count()}); use --nproc-per-node {torch.cuda.device_count()} "
+                            "or --device cpu")
         device = torch.device("cuda", group.local_rank)
         torch.cuda.set_device(device)
     group.check_batch(cfg.batch_size)
-    data = group.all_ok(lambda: load_dataset(cfg.dataset, cfg.data_dir, train=True, device=device))
+
+    def load(download: bool = True):
+        return load_dataset(cfg.dataset, cfg.data_dir, train=True, device=device, download=download)
+
+    # One download per machine: its first process fetches the files when they are missing (the
+    # others would race it into the same folder), then the rest read them. One process: one load.
+    data = group.all_ok(lambda: load() if group.local_rank == 0 else None)
+    data = group.all_ok(lambda: data if data is not None else load(download=False))
     if cfg.batch_size > len(data):
         raise UserError(f"--batch-size {cfg.batch_size} is larger than the dataset "
                         f"({len(data)} images); use at most {len(data)}")
