@@ -16,7 +16,7 @@ bench_compare summarises the runs where they trained, the app reads the shipped 
 
     python -m wgan_app.evidence runs/compare/wgan-gp-paper-s0-20min [...] --dest checkpoints/evidence
 
-copies finished runs into the format (`export_run`). Reading needs neither torch nor the data.
+copies finished runs into the format (`export_run`). Reading needs no data set and trains nothing.
 """
 
 from __future__ import annotations
