@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from .evidence import RunEvidence, spearman, training_estimate
+from .evidence import RunEvidence, is_number, spearman, training_estimate
 
 MAX_POINTS_PER_RUN = 150  # loss curves: the plots slow down past ~1,000 points in all
 LOSS_SERIES = {  # what the loss plot can show: label -> how to read it from a step row
@@ -126,13 +126,17 @@ def correlation_markdown(runs: list[RunEvidence]) -> str:
     lines = ["Spearman's ρ between the critic's estimate and MNIST-FID over a run's evaluations: near 1 the "
              "estimate falls exactly when the samples get better, so the loss can be read as quality; near 0 it "
              "says nothing about them (the BCE GAN's discriminator estimates no distance at all).", "",
-             "| run | ρ held-out W | | ρ training-time W | |", "|---|---|---|---|---|"]
+             "| run | ρ held-out W | what it means | ρ training-time W | what it means | held-out W ± SE (last) |",
+             "|---|---|---|---|---|---|"]
     for r in runs:
         ev = r.evals()
         fid = [e["fid"] for e in ev]
         rh, rt = spearman([e["w_heldout"] for e in ev], fid), spearman([e["w_train"] for e in ev], fid)
         fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-        lines.append(f"| {r.label} | {fmt(rh)} | {verdict(rh)} | {fmt(rt)} | {verdict(rt)} |")
+        last = ev[-1] if ev else {}
+        noise = (f"{last['w_heldout']:.3f} ± {last['w_heldout_se']:.3f}"
+                 if is_number(last.get("w_heldout")) and is_number(last.get("w_heldout_se")) else "—")
+        lines.append(f"| {r.label} | {fmt(rh)} | {verdict(rh)} | {fmt(rt)} | {verdict(rt)} | {noise} |")
     return "\n".join(lines)
 
 

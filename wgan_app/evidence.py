@@ -131,7 +131,7 @@ class RunEvidence:
 def spearman(xs: list, ys: list) -> Optional[float]:
     """Spearman's rank correlation of the pairs where both are numbers; None when fewer than 3
     pairs or either side is constant (the correlation is undefined then)."""
-    pairs = [(x, y) for x, y in zip(xs, ys) if _number(x) and _number(y)]
+    pairs = [(x, y) for x, y in zip(xs, ys) if is_number(x) and is_number(y)]
     if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
         return None
     from scipy.stats import spearmanr
@@ -139,7 +139,7 @@ def spearman(xs: list, ys: list) -> Optional[float]:
     return round(float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic), 4)
 
 
-def _number(v) -> bool:
+def is_number(v) -> bool:  # a finite int or float (not a bool): what a metric may hold
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -245,7 +245,7 @@ def thin_rows(rows: list[dict], max_step_rows: int = MAX_STEP_ROWS) -> list[dict
 
     def flush():
         if buf:
-            keys = [key for key in buf[-1] if key not in ("step", "time") and all(_number(b.get(key)) for b in buf)]
+            keys = [key for key in buf[-1] if key not in ("step", "time") and all(is_number(b.get(key)) for b in buf)]
             merged = {"step": buf[-1]["step"], "time": buf[-1].get("time"),
                       **{key: round(sum(b[key] for b in buf) / len(buf), 6) for key in keys}, "n_rows": len(buf)}
             out.append(merged)

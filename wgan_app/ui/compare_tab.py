@@ -45,8 +45,8 @@ def build_compare_tab(demo: gr.Blocks, evidence_dir: Path) -> None:
                                      x_title="minutes of training", y_title="value", height=300,
                                      elem_id="compare-losses")
             with gr.Column():
-                classes = gr.BarPlot(x="run", y="share", color="digit", title="What the classifier reads the "
-                                     "final samples as (ten equal parts: every digit drawn)", y_lim=[0, 1],
+                classes = gr.BarPlot(x="run", y="share", color="digit", title="Digits in the final samples (even parts: "
+                                     "no mode dropped)", y_lim=[0, 1],
                                      height=340, elem_id="compare-classes")
         marks = compare.minute_marks(runs)
         minute = gr.Slider(0, max(len(marks) - 1, 1), value=len(marks) - 1 if marks else 0, step=1,
