@@ -12,10 +12,13 @@ point the Compare view makes.
 
 Standard error: the mean of the per-batch-pair differences d_i has SE std(d_i)/sqrt(n). Taking it
 over batch pairs rather than single images keeps it honest for batch-norm critics (the clipped
-WGAN's, the GAN's), whose scores within a batch share the batch statistics. 32 pairs of 64
-(2,048 test images, 2,048 samples) cost about a tenth of an evaluation of MNIST-FID on 1,000
-samples on the fast networks; the logged SE (`eval/w_heldout_se`) says how small the noise is
-for each run.
+WGAN's, the GAN's), whose scores within a batch share the batch statistics. HELDOUT_BATCHES = 32
+pairs of the run's batch (64: 2,048 test images and 2,048 samples) put the SE at 1-4 % of the
+estimate early in training: on real MNIST, fast recipe, wgan-gp read 3.40 ± 0.034 at step 150 and
+0.87 ± 0.026 at step 300 (the GAN 7.55 ± 0.037, 4.64 ± 0.035), so a change between evaluations
+of a tenth of the estimate is far outside the noise. Every evaluation logs its own SE
+(`eval/w_heldout_se`), so a run's figure can be read from its log; late in a run, when the
+estimate is small, compare changes against it.
 """
 
 from __future__ import annotations
