@@ -25,6 +25,7 @@ DATASETS = ("mnist", "fashion-mnist")
 UNTIL_TIME_LIMIT = 10**9  # iters of a run that only --max-minutes ends (the CLI's default then)
 DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("none", "batch")
+MAX_GRID_MARKS = 100  # --grid-minutes: a grid is ~50 kB, so a run's minute grids stay a few MB at most
 
 
 def flag(name: str) -> str:
@@ -128,6 +129,8 @@ class TrainConfig:
     keep_checkpoints: int = _f(2, "how many recent checkpoints a run keeps")
     eval_every: int = _f(0, "compute quality metrics every N steps (0 = off)")
     eval_num: int = _f(1000, "samples per quality evaluation")
+    grid_minutes: Optional[str] = _f(None, "comma-separated minutes of training (e.g. 1,2,5,10,20) after which "
+                                           "the fixed-noise grid is saved as samples/minute_XX.png")
     tensorboard: bool = _f(False, "also write TensorBoard event files (needs the tensorboard package)")
     run_dir: Optional[str] = _f(None, "run directory (default runs/<time>-<variant>-<dataset>)")
 
@@ -173,6 +176,22 @@ class TrainConfig:
     def objective(self):
         """The objective class of this variant (what it is; `objectives.build_objective` makes one)."""
         return objective_class(self.variant)
+
+    @property
+    def grid_marks(self) -> tuple[float, ...]:
+        """--grid-minutes as increasing minutes: "1,2,5" -> (1.0, 2.0, 5.0); () when unset."""
+        if self.grid_minutes is None:
+            return ()
+        text = self.grid_minutes
+        try:
+            marks = tuple(float(m) for m in str(text).split(",") if m.strip())
+        except ValueError:
+            raise UserError(f"--grid-minutes {text!r} must be minutes separated by commas, e.g. 1,2,5,10,20") from None
+        if not marks or any(not math.isfinite(m) or m <= 0 for m in marks) or list(marks) != sorted(set(marks)):
+            raise UserError(f"--grid-minutes {text!r} must be positive minutes in increasing order, e.g. 1,2,5,10,20")
+        if len(marks) > MAX_GRID_MARKS:
+            raise UserError(f"--grid-minutes {text!r} has {len(marks)} marks; at most {MAX_GRID_MARKS}")
+        return marks
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with `changes`. Changing the variant, constraint or recipe re-derives what came
@@ -231,6 +250,7 @@ class TrainConfig:
         _check_float("lr_decay_from", self.lr_decay_from, lo=0, hi=1)
         if self.max_minutes is not None:
             _check_float("max_minutes", self.max_minutes, lo=0, hi=1e6, lo_open=True)
+        self.grid_marks  # parses and checks --grid-minutes
         for name in ("critic_warmup", "amp", "tensorboard"):
             value = getattr(self, name)
             if not isinstance(value, bool):

@@ -202,9 +202,10 @@ class Group(Local):
         return t / self.world
 
     def agree(self, code: int, seconds: float) -> tuple[int, float]:
-        """The largest stop code any rank proposes, and the longest clock (an lr schedule that
-        follows --max-minutes must give every rank the same lr). A CPU tensor: no GPU sync."""
-        t = torch.tensor([float(code), seconds], dtype=torch.float64)
+        """The largest stop code any rank proposes, and rank 0's clock: the one its log, its paused
+        evaluations and --max-minutes count, so every rank takes one lr and stops on one step.
+        A CPU tensor: no GPU sync."""
+        t = torch.tensor([float(code), seconds if self.rank == 0 else 0.0], dtype=torch.float64)  # MAX: rank 0's
         self._call("the stop agreement", self.dist.all_reduce, t, op=self.dist.ReduceOp.MAX)
         return int(t[0].item()), float(t[1].item())
 

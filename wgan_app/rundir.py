@@ -4,6 +4,7 @@
         config.json                   the TrainConfig, every recipe value filled in
         metrics.jsonl                 one JSON object per logged step or evaluation
         samples/step_NNNNNNN.png      grids from the run's fixed noise
+        samples/minute_XX.png         the same grid after XX minutes of training (--grid-minutes)
         checkpoints/step_NNNNNNN/     checkpoint folders (see checkpoint.py), newest kept
         tensorboard/                  optional event files
 """
@@ -35,6 +36,11 @@ def default_run_dir(variant: str, dataset: str, root: str | Path = "runs") -> Pa
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def minute_grid_name(minute: float) -> str:
+    """minute_05.png for 5 minutes; minute_0.5.png for a fraction (the tests' tiny marks)."""
+    return f"minute_{int(minute):02d}.png" if float(minute).is_integer() else f"minute_{minute:g}.png"
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -110,6 +116,11 @@ class RunDir:
     # --- samples and checkpoints ----------------------------------------------------------
     def write_sample(self, step: int, image: np.ndarray) -> Path:
         path = self.path / "samples" / f"step_{step:07d}.png"
+        atomic_write_bytes(path, png_bytes(image))
+        return path
+
+    def write_minute_grid(self, minute: float, image: np.ndarray) -> Path:
+        path = self.path / "samples" / minute_grid_name(minute)
         atomic_write_bytes(path, png_bytes(image))
         return path
 

@@ -125,10 +125,18 @@ def build_trainer(cfg: TrainConfig, resume: bool = False, group: Optional[Local]
             x = net(z_fixed.to(device), None if y_fixed is None else y_fixed.to(device))
         return grid(to_uint8(x), nrow=10)
 
+    # Held-out images for the critic's Wasserstein estimate at each evaluation (torchvision keeps
+    # both splits together, so a data folder that has the training split has this one too).
+    # Only rank 0 evaluates (torchrun); by now the data phase has put both splits on this machine.
+    test_data = (load_dataset(cfg.dataset, cfg.data_dir, train=False, device=device)
+                 if cfg.eval_every and group.is_main else None)
+
     def evaluate(net: torch.nn.Module) -> dict:
+        from .critic_estimate import heldout_estimate
         from .metrics import evaluate_generator
 
-        return evaluate_generator(net, cfg.model, num=cfg.eval_num, seed=cfg.seed + 4)
+        return {**evaluate_generator(net, cfg.model, num=cfg.eval_num, seed=cfg.seed + 4),
+                **heldout_estimate(D, net, test_data, cfg.batch_size, seed=cfg.seed + 6)}  # D: the critic in training
 
     facts = hardware(device)
     if group.world > 1:
@@ -136,7 +144,7 @@ def build_trainer(cfg: TrainConfig, resume: bool = False, group: Optional[Local]
     return Trainer(cfg, G, D, build_objective(cfg), data, device, run_dir=run, render=render, evaluate=evaluate,
                    checkpoint_config=lambda step, elapsed: checkpoint_config(
                        cfg.model, step, ema=cfg.ema > 0, train=cfg, hardware=facts, train_seconds=round(elapsed, 1)),
-                   resume_from=state, group=group)
+                   resume_from=state, group=group, grid_minutes=cfg.grid_marks)
 
 
 def train(cfg: TrainConfig, should_stop: Callable[[], bool] = lambda: False,

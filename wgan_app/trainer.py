@@ -19,6 +19,10 @@ rank keeps its rows of the global batch, gradients are averaged between backward
 optimizer.step, a stop is agreed between generator steps, batch-norm statistics are averaged
 before a grid or a checkpoint, and only rank 0 (the one given a `run_dir`) writes or renders.
 Without a group every hook is the identity.
+
+Time: the run's clock (`elapsed`, the logged `time`, --max-minutes, the minute grids) counts
+training only. Quality evaluations and the minute grids pause it, so runs that evaluate more
+often (a fast recipe does more steps a minute) are not charged for being watched more closely.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Protocol
+from typing import Callable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -206,6 +210,8 @@ class Trainer:
     checkpoints; `render(G) -> (H, W) uint8` draws the sample grid; `evaluate(G) -> dict` measures
     quality; `checkpoint_config(step, elapsed_s) -> dict` is the config.json of a checkpoint;
     `group` (dist.Group) makes it one rank of a torchrun job (only rank 0 gets a run_dir).
+    `grid_minutes` are the minutes of training after which the fixed-noise grid is also saved as
+    samples/minute_XX.png (with a `grid_minute` row in metrics.jsonl, to align runs by time).
     """
 
     def __init__(self, cfg, G: nn.Module, D: nn.Module, objective: Objective, data: BatchSource,
@@ -213,7 +219,8 @@ class Trainer:
                  render: Optional[Callable[[nn.Module], np.ndarray]] = None,
                  evaluate: Optional[Callable[[nn.Module], dict]] = None,
                  checkpoint_config: Optional[Callable[[int, float], dict]] = None,
-                 resume_from: Optional[dict] = None, group: Optional[Local] = None):
+                 resume_from: Optional[dict] = None, group: Optional[Local] = None,
+                 grid_minutes: Sequence[float] = ()):
         self.cfg, self.objective, self.data = cfg, objective, data
         self.device = torch.device(device)
         self.run_dir, self.render, self.evaluate, self.checkpoint_config = run_dir, render, evaluate, checkpoint_config
@@ -231,14 +238,20 @@ class Trainer:
                     else nullcontext())
         self._sampling: tuple[int, Optional[nn.Module]] = (-1, None)
         self._synced_at = -1  # the step whose batch-norm statistics the ranks last averaged
-        self._segment_start = time.time()
+        self.grid_minutes = tuple(grid_minutes)
+        self._paused_s = 0.0  # wall seconds spent measuring (evaluations, minute grids), not training
+        self._segment_start = self._clock()
 
     @property
     def step_count(self) -> int:
         return self.state.step
 
+    def _clock(self) -> float:
+        """Training seconds: wall time less the pauses for measurement."""
+        return time.time() - self._paused_s
+
     def elapsed(self) -> float:
-        return self.state.elapsed + (time.time() - self._segment_start)
+        return self.state.elapsed + (self._clock() - self._segment_start)
 
     # --- one generator step ---------------------------------------------------------------
     def noise(self, n: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -253,7 +266,7 @@ class Trainer:
         `seconds`: this segment's training time for a time-based schedule (default: the clock;
         under torchrun the ranks pass an agreed value, so they all use one lr)."""
         s = self.state
-        lr = lr_at(self.cfg, s.step, time.time() - self._segment_start if seconds is None else seconds)
+        lr = lr_at(self.cfg, s.step, self._clock() - self._segment_start if seconds is None else seconds)
         for opt in (s.opt_g, s.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -357,6 +370,20 @@ class Trainer:
         path = self.run_dir.write_sample(self.state.step, image) if self.run_dir is not None else None
         return SampleEvent(self.state.step, path, image)
 
+    def _minute_grids(self) -> Iterator[SampleEvent]:
+        """The fixed-noise grid for each --grid-minutes mark that training time has passed since the
+        last call (marks passed in an earlier segment of a resumed run were written then)."""
+        while self._grid_due and self.elapsed() >= self._grid_due[0] * 60:
+            minute, at, t0 = self._grid_due.pop(0), self.elapsed(), time.time()
+            image = self.render(self.sampling_generator())
+            path = None
+            if self.run_dir is not None:
+                path = self.run_dir.write_minute_grid(minute, image)
+                self.run_dir.log({"step": self.state.step, "time": round(at, 3), "grid_minute": minute,
+                                  "grid": path.relative_to(self.run_dir.path).as_posix()})
+            self._paused_s += time.time() - t0
+            yield SampleEvent(self.state.step, path, image)
+
     # --- the loop -------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
         """Train to cfg.iters (or a stop, the time limit, a divergence), yielding events.
@@ -365,8 +392,9 @@ class Trainer:
         step to finish and the checkpoint it leaves resumes exactly."""
         cfg, s, run, group = self.cfg, self.state, self.run_dir, self.group
         main = group.is_main  # renders, evaluates and writes; the other ranks train and agree
-        self._segment_start = t_start = time.time()
+        self._segment_start = t_start = self._clock()
         t_window, steps_window = t_start, 0
+        self._grid_due = sorted(m for m in self.grid_minutes if m * 60 > s.elapsed) if self.render else []
         last_ckpt = run.latest_checkpoint() if run is not None else None
         last_saved = s.step if last_ckpt is not None else -1
         # What rank 0 will write decides which steps every rank averages buffers and checksums on.
@@ -379,10 +407,10 @@ class Trainer:
         try:
             while s.step < cfg.iters:
                 # Between generator steps: a stop asked of any rank, or its clock, stops them all here.
-                code = STOP if should_stop() else GO
-                if not code and cfg.max_minutes is not None and time.time() - t_start >= cfg.max_minutes * 60:
+                # The clock is rank 0's: the one its log, its paused evaluations and --max-minutes count.
+                code, seconds = group.agree(STOP if should_stop() else GO, self._clock() - t_start)
+                if not code and cfg.max_minutes is not None and seconds >= cfg.max_minutes * 60:
                     code = TIME_LIMIT
-                code, seconds = group.agree(code, time.time() - t_start)
                 if code:
                     reason = "stopped" if code == STOP else "time limit"
                     break
@@ -398,7 +426,7 @@ class Trainer:
                     window.setdefault(k, []).append(v)
 
                 if (cfg.log_every and s.step % cfg.log_every == 0) or s.step == cfg.iters:
-                    now = time.time()
+                    now = self._clock()
                     rate = steps_window / max(now - t_window, 1e-9)
                     t_window, steps_window = now, 0
                     metrics = {k: sum(v) / len(v) for k, v in window.items()}
@@ -412,10 +440,17 @@ class Trainer:
                 if self.evaluate is not None and cfg.eval_every and s.step % cfg.eval_every == 0:
                     self._sync_outputs()
                     if main:
+                        t_eval = time.time()
                         values = self.evaluate(self.sampling_generator())
+                        took = time.time() - t_eval
+                        self._paused_s += took  # the clock stops while quality is measured
                         if run is not None:
-                            run.log({"step": s.step, **{f"eval/{k}": v for k, v in values.items()}})
+                            run.log({"step": s.step, "time": round(self.elapsed(), 3),
+                                     **{f"eval/{k}": v for k, v in values.items()}, "eval/seconds": round(took, 3)})
                         yield MetricEvent(s.step, values)
+
+                if main:  # rank 0's clock; its batch norm as it is (a collective cannot wait on one clock)
+                    yield from self._minute_grids()
 
                 if self.render is not None and cfg.sample_every and s.step % cfg.sample_every == 0:
                     self._sync_outputs()

@@ -1,4 +1,4 @@
-"""The Blocks app: the three tabs (Generate, Train, Lab), the named API endpoints, the queue; and `launch(args)`.
+"""The Blocks app: the four tabs (Generate, Train, Lab, Compare), the named API endpoints, the queue; and `launch(args)`.
 
 Named API endpoints (see README "## API"): /generate, /models, /train_start, /train_status,
 /train_stop. Their names, parameters, defaults and docstrings are what clients see: keep them.
@@ -18,6 +18,7 @@ from ..jobs import form_number
 from ..validation import as_int, in_range
 from . import services
 from .common import _owner, friendly, launch_options
+from .compare_tab import build_compare_tab
 from .generate_tab import build_generate_tab
 from .lab_tab import build_lab_tab
 from .services import Services, Settings
@@ -73,6 +74,7 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
         picker = build_generate_tab(demo, svc)
         build_train_tab(demo, svc, picker)
         build_lab_tab(demo)
+        build_compare_tab(demo, s.checkpoints_dir / "evidence")
 
         # hidden components behind /generate: its parameters are (model, label, seed, num)
         with gr.Row(visible=False):

@@ -1,0 +1,218 @@
+"""The MNIST evidence (issue 13): every method on the same budget, through the real CLI.
+
+    python bench/bench_compare.py --minutes 20 --dry-run       # the exact commands, one per run
+    python bench/bench_compare.py --minutes 20                 # train them, one after another
+    python bench/bench_compare.py --steps 3000                 # the same number of generator steps instead
+    python bench/bench_compare.py --minutes 20 --summary-only  # only the tables, from what has run
+    python bench/bench_compare.py --minutes 20 --export-to checkpoints/evidence   # then ship them
+
+Runs: `gan` (BCE), `wgan` (clipping), `wgan-gp` and `acgan` (the conditional reference), each
+with the `fast` and the `paper` recipe where the two differ, for each seed (default 0,1,2). Each
+is `python app.py --train ...` with `--eval-every` (quality and the held-out W estimate logged
+about every `--eval-seconds` of training, from the measured steps/s of its recipe) and
+`--grid-minutes`, into `<out>/<variant>-<recipe>-s<seed>-<budget>/`. Runs go strictly one after
+another (two would share the CPU and each other's minutes); a run that finished (its
+`bench.json`) is skipped, so the command can be re-run after an interruption. The training
+clock stops during evaluations and grids (trainer.py), so a run's minutes are its training time.
+
+The summary (stdout, `<out>/summary.md`, `<out>/summary.json`): per method over seeds, best
+MNIST-FID, minutes to it, final FID, and the Spearman correlation with FID over each run's
+evaluations of the held-out W estimate and of the training-time estimate (mean [min, max]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wgan_app.config import TrainConfig  # noqa: E402
+from wgan_app.errors import UserError  # noqa: E402
+from wgan_app.evidence import export_run, load_run, method_summaries, summary_markdown  # noqa: E402
+from wgan_app.jobs import MEASURED_STEPS_PER_S  # noqa: E402
+from wgan_app.objectives import RECIPES, VARIANTS  # noqa: E402
+
+METHODS = ("gan", "wgan", "wgan-gp", "acgan")
+GRID_MINUTES = (1, 2, 5, 10, 20)
+DONE_NAME = "bench.json"  # written into a run's folder once its command exited cleanly
+
+
+@dataclass
+class Run:
+    name: str
+    variant: str
+    recipe: str
+    seed: int
+    run_dir: Path
+    command: list[str]
+    env: dict[str, str]
+    eval_every: int
+
+    def shell(self) -> str:
+        return " ".join([*(f"{k}={v}" for k, v in self.env.items()), shlex.join(self.command)])
+
+
+def recipes_that_differ(variant: str, recipes: list[str]) -> list[str]:
+    """`recipes` without those that resolve to the same settings as an earlier one for `variant`."""
+    seen, out = [], []
+    for r in recipes:
+        flat = {k: v for k, v in TrainConfig(variant=variant, recipe=r).to_flat().items() if k != "recipe"}
+        if flat not in seen:
+            seen.append(flat)
+            out.append(r)
+    return out
+
+
+def eval_every_for(variant: str, recipe: str, args) -> int:
+    """Generator steps between evaluations: --eval-every, else about --eval-seconds of training at
+    the recipe's measured speed (README "Benchmarks"), else a 40th of --steps."""
+    if args.eval_every:
+        return args.eval_every
+    if args.steps:
+        return max(1, args.steps // 40)
+    return max(1, round(MEASURED_STEPS_PER_S.get((variant, recipe), 5.0) * args.eval_seconds))
+
+
+def plan(args) -> list[Run]:
+    budget = f"{args.minutes:g}min" if args.minutes else f"{args.steps}steps"
+    marks = [m for m in args.grid_minutes if not args.minutes or m <= args.minutes]
+    runs = []
+    for variant in args.methods:
+        for recipe in recipes_that_differ(variant, args.recipes):
+            for seed in args.seeds:
+                name = f"{variant}-{recipe}-s{seed}-{budget}"
+                run_dir = Path(args.out) / name
+                every = eval_every_for(variant, recipe, args)
+                cmd = [sys.executable, str(ROOT / "app.py"), "--train", "--variant", variant, "--recipe", recipe,
+                       "--seed", str(seed), "--data-dir", str(args.data_dir), "--run-dir", str(run_dir),
+                       *(["--max-minutes", f"{args.minutes:g}"] if args.minutes else ["--iters", str(args.steps)]),
+                       "--eval-every", str(every), "--eval-num", str(args.eval_num),
+                       *(["--grid-minutes", ",".join(f"{m:g}" for m in marks)] if marks else []),
+                       "--sample-every", "0", "--save-every", str(args.save_every), "--keep-checkpoints", "1",
+                       "--log-every", str(args.log_every), *shlex.split(args.train_args)]
+                runs.append(Run(name, variant, recipe, seed, run_dir, cmd, {"OMP_NUM_THREADS": str(args.threads)},
+                                every))
+    return runs
+
+
+def finished(run: Run) -> bool:
+    return (run.run_dir / DONE_NAME).is_file()
+
+
+def train_one(run: Run) -> dict:
+    """Run one training command to its end; its record (also written as <run>/bench.json)."""
+    if run.run_dir.exists() and not finished(run):
+        raise UserError(f"{run.run_dir} holds an unfinished run (interrupted?); delete it to train it again")
+    t0 = time.perf_counter()
+    r = subprocess.run(run.command, env={**os.environ, **run.env}, capture_output=True, text=True)
+    wall = round(time.perf_counter() - t0, 1)
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise UserError(f"{run.name}: training failed (exit {r.returncode}): {last}")
+    record = {"name": run.name, "command": run.shell(), "wall_seconds": wall, "stderr_tail": r.stderr[-300:]}
+    (run.run_dir / DONE_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def summarise(runs: list[Run], out: Path) -> str:
+    done = [load_run(r.run_dir) for r in runs if finished(r)]
+    table = summary_markdown(done)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text(table + "\n")
+    (out / "summary.json").write_text(json.dumps({"methods": method_summaries(done),
+                                                  "runs": [r.summary() for r in done]}, indent=2) + "\n")
+    return table
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float, help="train each run for this many minutes (training time)")
+    budget.add_argument("--steps", type=int, help="train each run for this many generator steps")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated variants ({', '.join(VARIANTS)})")
+    p.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated recipes (fast, paper)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    p.add_argument("--out", default="runs/compare", help="results folder: one run directory per run")
+    p.add_argument("--data-dir", default=os.environ.get("WGAN_APP_DATA_DIR", "data"))
+    p.add_argument("--eval-every", type=int, default=0, help="generator steps between evaluations (0: see --eval-seconds)")
+    p.add_argument("--eval-seconds", type=float, default=30.0,
+                   help="with --minutes: evaluate about this often in training time, from the recipe's measured steps/s")
+    p.add_argument("--eval-num", type=int, default=1000, help="samples per evaluation (MNIST-FID's bias ~ 1/N: same N for all)")
+    p.add_argument("--grid-minutes", default=",".join(map(str, GRID_MINUTES)), help="minutes at which to save grids")
+    p.add_argument("--save-every", type=int, default=2000, help="checkpoint every N steps (a kill loses little)")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of each run")
+    p.add_argument("--train-args", default="", help="extra flags for every `app.py --train` (e.g. smaller nets)")
+    p.add_argument("--dry-run", action="store_true", help="print the commands and the budget; train nothing")
+    p.add_argument("--summary-only", action="store_true", help="train nothing; tabulate the finished runs")
+    p.add_argument("--export-to", help="then copy every finished run into this evidence folder (Compare tab)")
+    p.add_argument("--export-num", type=int, default=10_000, help="samples judging each final checkpoint at export")
+    args = p.parse_args(argv)
+    try:
+        args.methods = [m for m in args.methods.split(",") if m]
+        args.recipes = [r for r in args.recipes.split(",") if r]
+        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        args.grid_minutes = _floats(args.grid_minutes)
+    except ValueError as e:
+        p.error(f"bad list: {e}")
+    bad = [m for m in args.methods if m not in VARIANTS] + [r for r in args.recipes if r not in RECIPES]
+    if bad or not args.methods or not args.recipes or not args.seeds:
+        p.error(f"unknown or empty --methods / --recipes / --seeds: {bad}")
+    if (args.minutes is not None and args.minutes <= 0) or (args.steps is not None and args.steps < 1):
+        p.error("--minutes must be > 0 and --steps >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    runs = plan(args)
+    out = Path(args.out)
+    if args.dry_run:
+        for r in runs:
+            print(("# done: " if finished(r) else "") + r.shell())
+        todo = [r for r in runs if not finished(r)]
+        if args.minutes:
+            hours = len(todo) * args.minutes / 60
+            print(f"# {len(todo)} of {len(runs)} runs to train, one after another: about {hours:.1f} h of training "
+                  "plus evaluations and start-up", file=sys.stderr)
+        else:
+            hours = sum(args.steps / MEASURED_STEPS_PER_S.get((r.variant, r.recipe), 5.0) for r in todo) / 3600
+            print(f"# {len(todo)} of {len(runs)} runs to train: about {hours:.1f} h at the measured steps/s "
+                  "(README \"Benchmarks\")", file=sys.stderr)
+        return 0
+    try:
+        if not args.summary_only:
+            for r in runs:
+                if finished(r):
+                    print(f"# skip {r.name}: finished", file=sys.stderr)
+                    continue
+                print(f"# {r.shell()}", file=sys.stderr, flush=True)
+                rec = train_one(r)
+                print(f"# {r.name}: {rec['wall_seconds']} s", file=sys.stderr, flush=True)
+        print(summarise(runs, out))
+        if args.export_to:
+            for r in runs:
+                if finished(r):
+                    print(export_run(r.run_dir, args.export_to, num=args.export_num, overwrite=True),
+                          file=sys.stderr)
+    except UserError as e:
+        print(f"bench_compare.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
