@@ -10,10 +10,13 @@ Run it on a quiet machine: figures taken beside another job are not comparable.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 from wgan_app.lab.session import PRESETS
 from wgan_app.lab.workspace import TICK_BUDGET_S, Workspace
 
