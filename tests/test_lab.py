@@ -207,3 +207,32 @@ def test_bad_input_through_the_workspace_and_measures_is_one_line():
             call()
         assert "\n" not in str(e.value)
     assert "next step" in apply_settings(ws, 2, "8gaussians", 0, lambda_gp=1.0)
+
+
+# --- the settings form follows the objective; messages stay readable ------------------------------
+
+def test_form_follows_the_objective_and_shows_only_its_constraint_knob():
+    from wgan_app.lab.workspace import form_for
+
+    clip, gp, gan = form_for("wgan"), form_for("wgan-gp"), form_for("gan")
+    assert clip["show"] == "clip_value" and gp["show"] == "lambda_gp" and gan["show"] is None
+    assert (clip["optimizer"], clip["n_critic"]) == ("rmsprop", 5) and (gan["optimizer"], gan["n_critic"]) == ("adam", 1)
+    assert gp["lr"] == PRESETS["wgan-gp"].lr and clip["clip_value"] == PRESETS["wgan"].clip_value
+    with pytest.raises(UserError) as e:
+        form_for("lsgan")
+    assert "objective" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_data_or_seed_change_says_the_runs_restart_and_the_note_outlives_a_tick(monkeypatch):
+    from wgan_app.lab import workspace
+
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    ws.runs[0].steps(2)
+    assert "restart" in workspace.set_data(ws, "8gaussians", 3)
+    assert "restart" in ws.note  # the timer's next redraw still shows it ...
+    for run in ws.runs:
+        run.steps(1)
+    assert ws.runs[0].step == 1 and all(r.settings.seed == 3 for r in ws.runs)
+    monkeypatch.setattr(workspace.time, "time", lambda: 1e12)
+    assert ws.note == ""  # ... and a few seconds later it is gone
+    assert workspace.set_data(ws, "8gaussians", 3) == "nothing changed"
