@@ -24,7 +24,11 @@ N_RUNS = 3
 MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently used goes first
 IDLE_S = 15 * 60  # a workspace nobody has ticked for this long is dropped
 MAX_TRAIN_S = 10 * 60  # training seconds a workspace may spend in all (three runs together)
-TICK_BUDGET_S = 0.12  # training time per timer tick, shared by the running runs (then one render)
+TICK_S = 0.2  # the UI's timer: 5 refreshes a second (the issue's floor)
+# Each tick trains for what is left of TICK_S after the last refresh's render and the PNG
+# encoding + queue (about OVERHEAD_S), so training never pushes the refresh rate under 5/s and
+# uses all the time rendering does not; never less than MIN_TRAIN_S (runs must still move).
+OVERHEAD_S, MIN_TRAIN_S = 0.05, 0.03  # overhead: Gradio's PNG encoding of three panels is ~35 ms here
 MAX_FRAMES = 60  # frames kept for the GIF download
 NOTE_S = 5.0  # a button's or a form's message stays in the status line this long (ticks redraw it)
 
@@ -40,6 +44,7 @@ class Workspace:
         self.frames: deque[np.ndarray] = deque(maxlen=MAX_FRAMES)
         self._ticks = 0
         self._rate = [200.0] * len(self.runs)  # measured steps/s of each run: sizes the next chunk
+        self.render_s = 0.05  # seconds the last refresh took to measure and draw the panels
         self._note, self._note_until = "", 0.0
 
     def say(self, note: str) -> str:
@@ -56,8 +61,13 @@ class Workspace:
     def out_of_time(self) -> bool:
         return self.trained_s >= MAX_TRAIN_S
 
-    def train(self, budget_s: float = TICK_BUDGET_S) -> list[int]:
-        """Train every run for about budget_s / N seconds; the steps each took."""
+    def tick_budget(self) -> float:
+        """Training seconds for one tick: what the refresh leaves of TICK_S."""
+        return max(MIN_TRAIN_S, TICK_S - OVERHEAD_S - self.render_s)
+
+    def train(self, budget_s: Optional[float] = None) -> list[int]:
+        """Train every run for about budget_s / N seconds (default: tick_budget()); the steps each took."""
+        budget_s = self.tick_budget() if budget_s is None else budget_s
         done = []
         share = budget_s / len(self.runs)
         for i, run in enumerate(self.runs):
@@ -74,10 +84,12 @@ class Workspace:
             done.append(k)
         return done
 
-    def panels(self, keep_frame: bool = True) -> list[np.ndarray]:
-        """One rendered panel per run; every 4th call keeps the composite for the GIF."""
-        self.last_seen = time.time()
-        out = [render.panel(panel_data(r, run_title(r.settings))) for r in self.runs]
+    def panels(self, keep_frame: bool = True, fresh: bool = False) -> list[np.ndarray]:
+        """One rendered panel per run; every 4th call keeps the composite for the GIF. `fresh`
+        measures every run now (after a button's single step) instead of every MEASURE_EVERY steps."""
+        self.last_seen = t = time.time()
+        out = [render.panel(panel_data(r, run_title(r.settings), fresh)) for r in self.runs]
+        self.render_s = 0.5 * self.render_s + 0.5 * (time.time() - t)
         self._ticks += 1
         if keep_frame and self._ticks % 4 == 1:
             self.frames.append(render.side_by_side(out))
