@@ -18,7 +18,6 @@ from ..lab.session import OBJECTIVES, OPTIMIZERS, PRESETS
 from ..lab.toy import DATASETS
 from .common import PRIVATE, friendly
 
-TICK_S = 0.2  # 5 refreshes a second
 INTRO = ("Three GANs learn the same 2-D data from the same seed. **Background**: the critic's value "
          "(orange = \"looks real\"), with iso-lines; **green**: real points; **pink**: generated; **arrows**: where "
          "the generator is pushed. Under each: the critic's loss, its W estimate and the **exact W1** "
@@ -47,9 +46,9 @@ def build_lab_tab(demo: gr.Blocks) -> None:
     def ws_for(request: gr.Request) -> lab.Workspace:
         return spaces.get(getattr(request, "session_hash", None) or "")
 
-    def show(ws: lab.Workspace):
+    def show(ws: lab.Workspace, fresh: bool = False):
         with ws.lock:
-            panels = ws.panels()
+            panels = ws.panels(fresh=fresh)
             line = ws.note or ("training time used up: press Reset to start again" if ws.out_of_time else "")
         return (*panels, line)
 
@@ -73,7 +72,7 @@ def build_lab_tab(demo: gr.Blocks) -> None:
         ws = ws_for(request)
         with ws.lock:
             {"critic": lab.critic_step_all, "generator": lab.generator_step_all, "reset": lab.reset_all}[action](ws)
-        return show(ws)
+        return show(ws, fresh=True)
 
     @friendly
     def apply(index: int, dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
@@ -129,9 +128,11 @@ def build_lab_tab(demo: gr.Blocks) -> None:
         gr.Markdown(INTRO)
         with gr.Row():
             dataset = gr.Dropdown([(d.title, k) for k, d in DATASETS.items()], value="8gaussians", label="data",
-                                  info="shared by all runs: changing it restarts them", scale=2)
-            seed = gr.Number(value=0, precision=0, label="seed", info="changing it restarts all runs", scale=1)
+                                  info="shared by all runs: changing it restarts them", scale=3)
+            seed = gr.Number(value=PRESETS["gan"].seed, precision=0, label="seed", info="changing it restarts all runs",
+                             scale=1)
             mode = gr.Radio(["live", "recorded"], value="live", label="mode", scale=2)
+        with gr.Row():  # the buttons in a row of their own: beside the form they wrapped and hid Reset
             run_btn = gr.Button("Run", variant="primary", scale=1, elem_id="lab-run")
             pause_btn = gr.Button("Pause", scale=1, elem_id="lab-pause")
             critic_btn = gr.Button("1 critic step", scale=1, elem_id="lab-critic")
@@ -181,7 +182,7 @@ def build_lab_tab(demo: gr.Blocks) -> None:
                 lines_btn = gr.Button("Train θ three ways (a few seconds)", scale=2)
             lines_img = gr.Image(type="numpy", format="png", show_label=False, interactive=False, buttons=[])
             lines_text = gr.Markdown("")
-        timer = gr.Timer(TICK_S, active=False)
+        timer = gr.Timer(lab.TICK_S, active=False)
         frame = gr.State(0)
 
     # --- wiring ---------------------------------------------------------------------------
