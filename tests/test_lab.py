@@ -12,7 +12,7 @@ import torch
 from wgan_app.errors import UserError
 from wgan_app.lab import lines, measures, render, toy
 from wgan_app.lab.recorded import load_recordings
-from wgan_app.lab.session import PRESETS, LabRun, LabSettings, panel_data, run_title
+from wgan_app.lab.session import MEASURE_EVERY, PRESETS, LabRun, LabSettings, panel_data, run_title
 from wgan_app.lab.workspace import Workspace, Workspaces, apply_settings, download_gif
 
 FAST = dict(width=16, batch_size=64)  # small runs: these tests check behaviour, not quality
@@ -102,7 +102,7 @@ def test_batch_norm_switch_adds_batch_norm_to_the_critic_and_changes_the_penalty
     plain = LabRun(PRESETS["wgan-gp"].replace(**FAST))
     bn = LabRun(PRESETS["wgan-gp"].replace(batch_norm=True, **FAST))
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.trainer.state.D.modules())
-    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in bn.trainer.state.D.modules()) == 2
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in bn.trainer.state.D.modules()) == bn.settings.depth
     bn.steps(2)  # it still trains (the point is that the penalty it computes is not per sample)
     assert np.isfinite(bn.penalty_grad_norms()).all()
 
@@ -155,7 +155,11 @@ def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
     run.steps(5)
     second = render.panel(panel_data(run, run_title(run.settings)))
     assert second.shape == first.shape and not np.array_equal(first, second)
-    assert len(run.measured) == 2 and run.measured[-1].modes is not None
+    assert len(run.measured) == 1  # 5 < MEASURE_EVERY steps: the exact W1 is not recomputed ...
+    panel_data(run, run_title(run.settings), fresh=True)  # ... unless asked (a button's single step)
+    assert len(run.measured) == 2 and run.measured[-1].step == 5 and run.measured[-1].modes is not None
+    run.steps(MEASURE_EVERY)
+    assert run.measure().step == 5 + MEASURE_EVERY and len(run.measured) == 3
 
 
 def test_shipped_recordings_load_replay_and_stay_small():
@@ -206,4 +210,45 @@ def test_bad_input_through_the_workspace_and_measures_is_one_line():
         with pytest.raises(UserError) as e:
             call()
         assert "\n" not in str(e.value)
-    assert "next step" in apply_settings(ws, 2, "8gaussians", 0, lambda_gp=1.0)
+    assert "next step" in apply_settings(ws, 2, "8gaussians", PRESETS["gan"].seed, lambda_gp=1.0)
+
+
+# --- the settings form follows the objective; messages stay readable ------------------------------
+
+def test_form_follows_the_objective_and_shows_only_its_constraint_knob():
+    from wgan_app.lab.workspace import form_for
+
+    clip, gp, gan = form_for("wgan"), form_for("wgan-gp"), form_for("gan")
+    assert clip["show"] == "clip_value" and gp["show"] == "lambda_gp" and gan["show"] is None
+    assert (clip["optimizer"], clip["n_critic"]) == ("rmsprop", 5) and (gan["optimizer"], gan["n_critic"]) == ("adam", 1)
+    assert gp["lr"] == PRESETS["wgan-gp"].lr and clip["clip_value"] == PRESETS["wgan"].clip_value
+    with pytest.raises(UserError) as e:
+        form_for("lsgan")
+    assert "objective" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_data_or_seed_change_says_the_runs_restart_and_the_note_outlives_a_tick(monkeypatch):
+    from wgan_app.lab import workspace
+
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    ws.runs[0].steps(2)
+    assert "restart" in workspace.set_data(ws, "8gaussians", 4)
+    assert "restart" in ws.note  # the timer's next redraw still shows it ...
+    for run in ws.runs:
+        run.steps(1)
+    assert ws.runs[0].step == 1 and all(r.settings.seed == 4 for r in ws.runs)
+    monkeypatch.setattr(workspace.time, "time", lambda: 1e12)
+    assert ws.note == ""  # ... and a few seconds later it is gone
+    assert workspace.set_data(ws, "8gaussians", 4) == "nothing changed"
+
+
+def test_a_tick_trains_for_what_the_refresh_leaves_and_never_for_nothing():
+    from wgan_app.lab import workspace
+
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    ws.render_s = 0.05
+    assert ws.tick_budget() == pytest.approx(workspace.TICK_S - workspace.OVERHEAD_S - 0.05)
+    ws.render_s = 1.0  # a slow refresh: runs still move a little each tick
+    assert ws.tick_budget() == workspace.MIN_TRAIN_S
+    ws.panels()
+    assert 0 < ws.render_s < 1.0  # measured, not left at the guess

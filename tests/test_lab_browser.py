@@ -50,6 +50,8 @@ def test_lab_runs_pauses_and_steps(tmp_path, acgan_ckpt, data_dir):
             page.locator("#lab-run").click()
             first = _wait_for_change(page, 0, None)
             later = [_wait_for_change(page, i, first if i == 0 else None) for i in range(3)]
+            time.sleep(3.0)  # let the runs train a little: the screenshot to look at is of a live Lab
+            page.screenshot(path=str(tmp_path / "lab-training.png"), full_page=True)
             assert later[0].shape == first.shape and later[0].shape[1] == 320
             page.locator("#lab-pause").click()
             time.sleep(1.0)  # a tick in flight may still land

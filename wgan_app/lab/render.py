@@ -197,7 +197,9 @@ def bars(values: Sequence[float], w: int, h: int, title: str) -> np.ndarray:
     for i, (lv, raw) in enumerate(zip(v, values)):
         y = bottom - (bottom - top) * (lv - lo) / (hi - lo)
         dr.rectangle([4 + i * bw + 2, y, 4 + (i + 1) * bw - 2, bottom], fill=(90, 150, 120))
-        dr.text((4 + i * bw + 3, bottom + 1), f"{raw:.0e}", fill=(90, 90, 90), font=FONT)
+        if bw >= 32 or i in (0, len(v) - 1):  # a label is ~30 px: with 4+ bars in a third, first and last only
+            dr.text((4 + i * bw + 3 if i < len(v) - 1 or bw >= 32 else w - 34, bottom + 1), f"{raw:.0e}",
+                    fill=(90, 90, 90), font=FONT)
     return np.asarray(im)
 
 

@@ -24,8 +24,13 @@ N_RUNS = 3
 MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently used goes first
 IDLE_S = 15 * 60  # a workspace nobody has ticked for this long is dropped
 MAX_TRAIN_S = 10 * 60  # training seconds a workspace may spend in all (three runs together)
-TICK_BUDGET_S = 0.12  # training time per timer tick, shared by the running runs (then one render)
+TICK_S = 0.2  # the UI's timer: 5 refreshes a second (the issue's floor)
+# Each tick trains for what is left of TICK_S after the last refresh's render and the PNG
+# encoding + queue (about OVERHEAD_S), so training never pushes the refresh rate under 5/s and
+# uses all the time rendering does not; never less than MIN_TRAIN_S (runs must still move).
+OVERHEAD_S, MIN_TRAIN_S = 0.05, 0.03  # overhead: Gradio's PNG encoding of three panels is ~35 ms here
 MAX_FRAMES = 60  # frames kept for the GIF download
+NOTE_S = 5.0  # a button's or a form's message stays in the status line this long (ticks redraw it)
 
 
 class Workspace:
@@ -39,13 +44,30 @@ class Workspace:
         self.frames: deque[np.ndarray] = deque(maxlen=MAX_FRAMES)
         self._ticks = 0
         self._rate = [200.0] * len(self.runs)  # measured steps/s of each run: sizes the next chunk
+        self.render_s = 0.05  # seconds the last refresh took to measure and draw the panels
+        self._note, self._note_until = "", 0.0
+
+    def say(self, note: str) -> str:
+        """Keep `note` in the status line for NOTE_S seconds: the timer redraws the status 5 times a
+        second, and a message that vanished at the next tick would never be read."""
+        self._note, self._note_until = note, time.time() + NOTE_S
+        return note
+
+    @property
+    def note(self) -> str:
+        return self._note if time.time() < self._note_until else ""
 
     @property
     def out_of_time(self) -> bool:
         return self.trained_s >= MAX_TRAIN_S
 
-    def train(self, budget_s: float = TICK_BUDGET_S) -> list[int]:
-        """Train every run for about budget_s / N seconds; the steps each took."""
+    def tick_budget(self) -> float:
+        """Training seconds for one tick: what the refresh leaves of TICK_S."""
+        return max(MIN_TRAIN_S, TICK_S - OVERHEAD_S - self.render_s)
+
+    def train(self, budget_s: Optional[float] = None) -> list[int]:
+        """Train every run for about budget_s / N seconds (default: tick_budget()); the steps each took."""
+        budget_s = self.tick_budget() if budget_s is None else budget_s
         done = []
         share = budget_s / len(self.runs)
         for i, run in enumerate(self.runs):
@@ -62,10 +84,12 @@ class Workspace:
             done.append(k)
         return done
 
-    def panels(self, keep_frame: bool = True) -> list[np.ndarray]:
-        """One rendered panel per run; every 4th call keeps the composite for the GIF."""
-        self.last_seen = time.time()
-        out = [render.panel(panel_data(r, run_title(r.settings))) for r in self.runs]
+    def panels(self, keep_frame: bool = True, fresh: bool = False) -> list[np.ndarray]:
+        """One rendered panel per run; every 4th call keeps the composite for the GIF. `fresh`
+        measures every run now (after a button's single step) instead of every MEASURE_EVERY steps."""
+        self.last_seen = t = time.time()
+        out = [render.panel(panel_data(r, run_title(r.settings), fresh)) for r in self.runs]
+        self.render_s = 0.5 * self.render_s + 0.5 * (time.time() - t)
         self._ticks += 1
         if keep_frame and self._ticks % 4 == 1:
             self.frames.append(render.side_by_side(out))
@@ -111,6 +135,18 @@ SETTING_FIELDS = ("objective", "optimizer", "lr", "n_critic", "clip_value", "lam
                   "batch_size", "z_dim", "batch_norm")
 
 
+def form_for(objective: str) -> dict:
+    """What a run's settings form shows for `objective`: its recipe (the preset's optimiser, lr,
+    n_critic, c, lambda) and which constraint knob applies ("clip_value" for clipping, "lambda_gp"
+    for the penalty, none for the BCE GAN). The form fills these in when the objective changes, so
+    switching a run to clipping does not keep Adam at the GAN's lr."""
+    if objective not in PRESETS:
+        raise UserError(f"objective must be one of: {', '.join(PRESETS)}, got {objective!r}")
+    p = PRESETS[objective]
+    return {"optimizer": p.optimizer, "lr": p.lr, "n_critic": p.n_critic, "clip_value": p.clip_value,
+            "lambda_gp": p.lambda_gp, "show": {"wgan": "clip_value", "wgan-gp": "lambda_gp"}.get(objective)}
+
+
 def apply_settings(ws: Workspace, index: int, dataset: str, seed, **fields) -> str:
     """Queue new settings for run `index` (shared dataset and seed for all runs); applied at the
     next step. Returns a line for the status bar. Bad values raise a one-line UserError."""
@@ -126,25 +162,26 @@ def apply_settings(ws: Workspace, index: int, dataset: str, seed, **fields) -> s
         note = run.update(target)
         if note and (i == index or "restarts" in note):
             notes.append(f"run {i + 1}: {note}")
-    return "; ".join(notes) or "nothing changed"
+    return ws.say("; ".join(notes) or "nothing changed")
 
 
 def set_data(ws: Workspace, dataset: str, seed) -> str:
     """Move every run to new data / seed (they restart at their next step)."""
     notes = {run.update(run.settings.replace(dataset=dataset, seed=seed)) for run in ws.runs}
-    return "all runs restart on the new data or seed" if any(notes) else "nothing changed"
+    return ws.say("data or seed changed: all three runs restart from step 0 at the next step"
+                  if any(notes) else "nothing changed")
 
 
 def critic_step_all(ws: Workspace) -> str:
     for run in ws.runs:
         run.critic_step()
-    return "one critic update in every run (generator unchanged)"
+    return ws.say("one critic update in every run (generator unchanged)")
 
 
 def generator_step_all(ws: Workspace) -> str:
     for run in ws.runs:
         run.generator_step()
-    return "one generator update in every run (against the current critic)"
+    return ws.say("one generator update in every run (against the current critic)")
 
 
 def reset_all(ws: Workspace) -> str:
@@ -152,7 +189,7 @@ def reset_all(ws: Workspace) -> str:
         run.reset()
     ws.frames.clear()
     ws.trained_s = 0.0
-    return "all runs restarted from the seed"
+    return ws.say("all runs restarted from the seed")
 
 
 def download_png(ws: Workspace, path) -> str:

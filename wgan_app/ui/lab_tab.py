@@ -18,7 +18,6 @@ from ..lab.session import OBJECTIVES, OPTIMIZERS, PRESETS
 from ..lab.toy import DATASETS
 from .common import PRIVATE, friendly
 
-TICK_S = 0.2  # 5 refreshes a second
 INTRO = ("Three GANs learn the same 2-D data from the same seed. **Background**: the critic's value "
          "(orange = \"looks real\"), with iso-lines; **green**: real points; **pink**: generated; **arrows**: where "
          "the generator is pushed. Under each: the critic's loss, its W estimate and the **exact W1** "
@@ -47,10 +46,10 @@ def build_lab_tab(demo: gr.Blocks) -> None:
     def ws_for(request: gr.Request) -> lab.Workspace:
         return spaces.get(getattr(request, "session_hash", None) or "")
 
-    def show(ws: lab.Workspace, status: str = ""):
+    def show(ws: lab.Workspace, fresh: bool = False):
         with ws.lock:
-            panels = ws.panels()
-            line = status or ("training time used up: press Reset to start again" if ws.out_of_time else "")
+            panels = ws.panels(fresh=fresh)
+            line = ws.note or ("training time used up: press Reset to start again" if ws.out_of_time else "")
         return (*panels, line)
 
     # --- handlers (UI-only) ---------------------------------------------------------------
@@ -72,9 +71,8 @@ def build_lab_tab(demo: gr.Blocks) -> None:
     def on_button(action: str, request: gr.Request):
         ws = ws_for(request)
         with ws.lock:
-            status = {"critic": lab.critic_step_all, "generator": lab.generator_step_all,
-                      "reset": lab.reset_all}[action](ws)
-        return show(ws, status)
+            {"critic": lab.critic_step_all, "generator": lab.generator_step_all, "reset": lab.reset_all}[action](ws)
+        return show(ws, fresh=True)
 
     @friendly
     def apply(index: int, dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
@@ -86,6 +84,15 @@ def build_lab_tab(demo: gr.Blocks) -> None:
                                         depth=depth, width=width, batch_size=batch_size, z_dim=z_dim,
                                         batch_norm=batch_norm)
         return status
+
+    @friendly
+    def follow_objective(objective):
+        """The form follows the objective: its recipe's optimiser, lr and n_critic, only the
+        constraint knob it has (c or lambda), and the explanation beside the panel."""
+        f = lab.form_for(objective)
+        return (gr.update(value=f["optimizer"]), gr.update(value=f["lr"]), gr.update(value=f["n_critic"]),
+                gr.update(value=f["clip_value"], visible=f["show"] == "clip_value"),
+                gr.update(value=f["lambda_gp"], visible=f["show"] == "lambda_gp"), EXPLAIN[objective])
 
     @friendly
     def set_data(dataset, seed, request: gr.Request):
@@ -121,9 +128,11 @@ def build_lab_tab(demo: gr.Blocks) -> None:
         gr.Markdown(INTRO)
         with gr.Row():
             dataset = gr.Dropdown([(d.title, k) for k, d in DATASETS.items()], value="8gaussians", label="data",
-                                  scale=2)
-            seed = gr.Number(value=0, precision=0, label="seed", scale=1)
+                                  info="shared by all runs: changing it restarts them", scale=3)
+            seed = gr.Number(value=PRESETS["gan"].seed, precision=0, label="seed", info="changing it restarts all runs",
+                             scale=1)
             mode = gr.Radio(["live", "recorded"], value="live", label="mode", scale=2)
+        with gr.Row():  # the buttons in a row of their own: beside the form they wrapped and hid Reset
             run_btn = gr.Button("Run", variant="primary", scale=1, elem_id="lab-run")
             pause_btn = gr.Button("Pause", scale=1, elem_id="lab-pause")
             critic_btn = gr.Button("1 critic step", scale=1, elem_id="lab-critic")
@@ -136,7 +145,7 @@ def build_lab_tab(demo: gr.Blocks) -> None:
                 with gr.Column(min_width=330):
                     images.append(gr.Image(type="numpy", format="png", show_label=False, interactive=False,
                                            elem_id=f"lab-panel-{i}", buttons=[]))
-                    gr.Markdown(EXPLAIN[name])
+                    explain = gr.Markdown(EXPLAIN[name])
                     with gr.Accordion(f"run {i + 1} settings", open=False):
                         objective = gr.Dropdown([(v, k) for k, v in OBJECTIVES.items()], value=preset.objective,
                                                 label="objective")
@@ -144,9 +153,11 @@ def build_lab_tab(demo: gr.Blocks) -> None:
                         with gr.Row():
                             lr = gr.Number(value=preset.lr, label="learning rate")
                             n_critic = gr.Number(value=preset.n_critic, precision=0, label="n_critic")
-                        with gr.Row():
-                            clip_value = gr.Number(value=preset.clip_value, label="clip c")
-                            lambda_gp = gr.Number(value=preset.lambda_gp, label="λ (penalty)")
+                        with gr.Row():  # only the objective's own constraint knob is shown
+                            clip_value = gr.Number(value=preset.clip_value, label="clip c",
+                                                   visible=preset.objective == "wgan")
+                            lambda_gp = gr.Number(value=preset.lambda_gp, label="λ (penalty)",
+                                                  visible=preset.objective == "wgan-gp")
                         with gr.Row():
                             depth = gr.Number(value=preset.depth, precision=0, label="depth")
                             width = gr.Number(value=preset.width, precision=0, label="width")
@@ -154,9 +165,12 @@ def build_lab_tab(demo: gr.Blocks) -> None:
                             batch_size = gr.Number(value=preset.batch_size, precision=0, label="batch size")
                             z_dim = gr.Number(value=preset.z_dim, precision=0, label="noise dim")
                         batch_norm = gr.Checkbox(value=preset.batch_norm, label="batch norm in the critic")
-                        apply_btn = gr.Button("Apply (next step)")
+                        gr.Markdown("*depth, width, noise dim and batch norm rebuild the nets: the run restarts*")
+                        apply_btn = gr.Button("Apply (at the next step)")
                     forms.append((apply_btn, [objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
                                               batch_size, z_dim, batch_norm]))
+                    objective.change(follow_objective, objective, [optimizer, lr, n_critic, clip_value, lambda_gp,
+                                                                   explain], **PRIVATE)
         with gr.Row():
             png_btn = gr.Button("Download PNG")
             gif_btn = gr.Button("Download GIF")
@@ -168,7 +182,7 @@ def build_lab_tab(demo: gr.Blocks) -> None:
                 lines_btn = gr.Button("Train θ three ways (a few seconds)", scale=2)
             lines_img = gr.Image(type="numpy", format="png", show_label=False, interactive=False, buttons=[])
             lines_text = gr.Markdown("")
-        timer = gr.Timer(TICK_S, active=False)
+        timer = gr.Timer(lab.TICK_S, active=False)
         frame = gr.State(0)
 
     # --- wiring ---------------------------------------------------------------------------
