@@ -5,7 +5,7 @@
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
 the Lab's timer does each tick (train in the Workspace's slices, measure and draw the three
-panels, encode them as PNG the way Gradio sends them), as fast as ticks can go: refreshes/s and
+panels, encode them as the Lab sends them: render.png_bytes), back to back: refreshes/s and
 each run's steps per wall-clock second. Prints a table. Figures taken beside another job are
 not comparable with a quiet machine's: compare versions in one session (A/B) and quote ratios.
 """
@@ -13,15 +13,14 @@ not comparable with a quiet machine's: compare versions in one session (A/B) and
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
+from wgan_app.lab.render import png_bytes
 from wgan_app.lab.session import PRESETS
 from wgan_app.lab.workspace import Workspace
 
@@ -50,7 +49,7 @@ def main() -> None:
         live = [a + b for a, b in zip(live, ws.train())]
         t = time.perf_counter()
         for p in ws.panels():
-            Image.fromarray(p).save(io.BytesIO(), format="png")  # what Gradio does to each panel
+            png_bytes(p)  # what the Lab's tick hands Gradio (a file in its cache)
         render_s += time.perf_counter() - t
         ticks += 1
     wall = time.perf_counter() - t0

@@ -28,7 +28,9 @@ TICK_S = 0.2  # the UI's timer: 5 refreshes a second (the issue's floor)
 # Each tick trains for what is left of TICK_S after the last refresh's render and the PNG
 # encoding + queue (about OVERHEAD_S), so training never pushes the refresh rate under 5/s and
 # uses all the time rendering does not; never less than MIN_TRAIN_S (runs must still move).
-OVERHEAD_S, MIN_TRAIN_S = 0.05, 0.03  # overhead: Gradio's PNG encoding of three panels is ~35 ms here
+# Overhead: encoding the three panels (render.png_bytes, ~15 ms here; Gradio's own encoding was
+# ~35 ms) and the queue.
+OVERHEAD_S, MIN_TRAIN_S = 0.03, 0.03
 MAX_FRAMES = 60  # frames kept for the GIF download
 NOTE_S = 5.0  # a button's or a form's message stays in the status line this long (ticks redraw it)
 
