@@ -1,6 +1,6 @@
 """The Lab's speed with three runs side by side: training steps/s per run and refreshes/s.
 
-    OMP_NUM_THREADS=1 python bench/bench_lab.py [--seconds 10] [--dataset 8gaussians]
+    OMP_NUM_THREADS=1 python bench/bench_lab.py [--seconds 10] [--dataset 8gaussians] [--parallel]
 
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
@@ -29,9 +29,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="wall time of each phase")
     ap.add_argument("--dataset", default="8gaussians")
+    ap.add_argument("--parallel", action="store_true",
+                    help="live phase: train the three runs in threads at once (Workspace.parallel)")
     args = ap.parse_args()
 
-    ws = Workspace([s.replace(dataset=args.dataset) for s in PRESETS.values()])
+    ws = Workspace([s.replace(dataset=args.dataset) for s in PRESETS.values()], parallel=args.parallel)
     ws.train(0.1)  # warm-up: first calls allocate
     ws.panels(keep_frame=False)
     steps, spent = [0] * len(ws.runs), [0.0] * len(ws.runs)
@@ -55,7 +57,7 @@ def main() -> None:
     wall = time.perf_counter() - t0
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, dataset {args.dataset}, "
-          f"{args.seconds:g} s per phase")
+          f"{args.seconds:g} s per phase, live runs {'in parallel' if ws.parallel else 'in turn'}")
     print("| run | n_critic | steps/s (own time) | critic updates/s (own time) | steps/s (live, wall) |")
     print("|---|---|---|---|---|")
     for run, k, s, n in zip(ws.runs, steps, spent, live):

@@ -186,6 +186,20 @@ def test_workspace_trains_three_runs_and_keeps_gif_frames(tmp_path):
     assert len(table) == 2 and table.get("a", create=False) is None and first is not None
 
 
+def test_parallel_training_gives_each_run_the_weights_it_would_have_trained_alone():
+    settings = [s.replace(**FAST) for s in PRESETS.values()]
+    ws = Workspace(settings, parallel=True)
+    steps = ws.train(budget_s=0.05)
+    ws.runs[0].update(settings[0].replace(seed=5))  # a restart inside a training thread: seeded init under a lock
+    steps = [a + b for a, b in zip(steps, ws.train(budget_s=0.05))]
+    assert all(k >= 1 for k in steps) and ws.trained_s > 0
+    for run, s in zip(ws.runs, settings):
+        alone = LabRun(run.settings)
+        alone.steps(run.step)
+        for a, b in zip(run.trainer.state.G.parameters(), alone.trainer.state.G.parameters()):
+            assert torch.equal(a, b)
+
+
 # --- bad input: one line, named -------------------------------------------------------------------
 
 @pytest.mark.parametrize("change, field", [

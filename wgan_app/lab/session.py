@@ -34,6 +34,10 @@ MEASURE_EVERY = 10
 GRID = 40  # the critic's heatmap is evaluated on GRID x GRID points, then upscaled by the renderer
 N_ARROWS = 40  # generated points that get a gradient arrow
 
+# The seeded network init draws from torch's global RNG inside fork_rng: two runs restarting at once
+# in the Workspace's training threads would interleave their seeds. One at a time.
+_INIT_LOCK = threading.Lock()
+
 OBJECTIVES = {"gan": "GAN (BCE)", "wgan": "WGAN, clipping", "wgan-gp": "WGAN-GP"}
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # Settings that change the networks or the data: applying them restarts the run.
@@ -163,7 +167,7 @@ class LabRun:
         """Fresh networks and optimisers from the seed; curves cleared."""
         s = self.settings
         self.data = toy.get_dataset(s.dataset)
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
+        with _INIT_LOCK, torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
             torch.manual_seed(s.seed)
             G = PointGenerator(s.z_dim, s.width, s.depth)
             D = PointCritic(s.width, s.depth, s.batch_norm)

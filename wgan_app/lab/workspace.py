@@ -8,9 +8,11 @@ it is the least recently used.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +33,12 @@ TICK_S = 0.2  # the UI's timer: 5 refreshes a second (the issue's floor)
 # Overhead: encoding the three panels (render.png_bytes, ~15 ms here; Gradio's own encoding was
 # ~35 ms) and the queue.
 OVERHEAD_S, MIN_TRAIN_S = 0.03, 0.03
+# Train a workspace's three runs in three threads at once instead of in turn (WGAN_LAB_PARALLEL=1).
+# torch releases the GIL inside its kernels and the autograd engine: py-spy --gil found a Lab
+# run's thread holding the GIL in ~30 % of its training samples, so on a quiet 2-core machine
+# the runs could use both cores. Off by default until measured there (bench_lab.py --parallel):
+# the development machine's second core is taken by other jobs, where it can only steal.
+PARALLEL = os.environ.get("WGAN_LAB_PARALLEL", "0") == "1"
 MAX_FRAMES = 60  # frames kept for the GIF download
 NOTE_S = 5.0  # a button's or a form's message stays in the status line this long (ticks redraw it)
 
@@ -38,8 +46,9 @@ NOTE_S = 5.0  # a button's or a form's message stays in the status line this lon
 class Workspace:
     """Three LabRuns on the same data, seed and budget. Callers hold `lock` around every call."""
 
-    def __init__(self, settings: Optional[list[LabSettings]] = None):
+    def __init__(self, settings: Optional[list[LabSettings]] = None, parallel: Optional[bool] = None):
         self.lock = threading.Lock()
+        self.parallel = PARALLEL if parallel is None else parallel
         self.runs = [LabRun(s) for s in (settings or list(PRESETS.values()))]
         self.trained_s = 0.0
         self.last_seen = time.time()
@@ -68,23 +77,25 @@ class Workspace:
         return max(MIN_TRAIN_S, TICK_S - OVERHEAD_S - self.render_s)
 
     def train(self, budget_s: Optional[float] = None) -> list[int]:
-        """Train every run for about budget_s / N seconds (default: tick_budget()); the steps each took."""
+        """Train every run for about budget_s / N seconds in turn, or, with `parallel`, all for
+        about budget_s at once in threads (default: tick_budget()); the steps each took."""
         budget_s = self.tick_budget() if budget_s is None else budget_s
-        done = []
-        share = budget_s / len(self.runs)
-        for i, run in enumerate(self.runs):
-            if self.out_of_time:
-                done.append(0)
-                continue
-            n = max(1, int(self._rate[i] * share))
-            t = time.perf_counter()
-            k = run.steps(n)
-            dt = time.perf_counter() - t
-            self.trained_s += dt
+        if self.out_of_time:
+            return [0] * len(self.runs)
+        if self.parallel:  # each run for the whole slice, sharing the cores; charged its thread's CPU time
+            chunks = [max(1, int(r * budget_s)) for r in self._rate]
+            results = list(_pool().map(lambda i: _timed_steps(self.runs[i], chunks[i]), range(len(self.runs))))
+            self.trained_s += sum(cpu for _, _, cpu in results)
+        else:
+            results = []
+            for i, run in enumerate(self.runs):
+                results.append((0, 0.0, 0.0) if self.out_of_time else
+                               _timed_steps(run, max(1, int(self._rate[i] * budget_s / len(self.runs)))))
+                self.trained_s += results[-1][1]
+        for i, (k, dt, _) in enumerate(results):
             if k:
                 self._rate[i] = 0.5 * self._rate[i] + 0.5 * k / max(dt, 1e-6)
-            done.append(k)
-        return done
+        return [k for k, _, _ in results]
 
     def panels(self, keep_frame: bool = True, fresh: bool = False) -> list[np.ndarray]:
         """One rendered panel per run; every 4th call keeps the composite for the GIF. `fresh`
@@ -96,6 +107,26 @@ class Workspace:
         if keep_frame and self._ticks % 4 == 1:
             self.frames.append(render.side_by_side(out))
         return out
+
+
+def _timed_steps(run: LabRun, n: int) -> tuple[int, float, float]:
+    """Up to n steps of `run`: (steps taken, wall seconds, this thread's CPU seconds)."""
+    t, cpu = time.perf_counter(), time.thread_time()
+    k = run.steps(n)
+    return k, time.perf_counter() - t, time.thread_time() - cpu
+
+
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's Lab training threads (N_RUNS x MAX_WORKSPACES at most, idle ones cost nothing)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=N_RUNS * MAX_WORKSPACES, thread_name_prefix="lab-train")
+        return _POOL
 
 
 class Workspaces:
