@@ -1,6 +1,6 @@
 """The Lab's speed with three runs side by side: training steps/s per run and refreshes/s.
 
-    OMP_NUM_THREADS=1 python bench/bench_lab.py [--seconds 10] [--dataset 8gaussians] [--parallel]
+    OMP_NUM_THREADS=1 python bench/bench_lab.py [--seconds 10] [--dataset 8gaussians] [--parallel] [--browser]
 
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
@@ -8,6 +8,9 @@ the Lab's timer does each tick (train in the Workspace's slices, measure and dra
 panels, encode them as the Lab sends them: render.png_bytes), back to back: refreshes/s and
 each run's steps per wall-clock second. Prints a table. Figures taken beside another job are
 not comparable with a quiet machine's: compare versions in one session (A/B) and quote ratios.
+3) With --browser: the app itself in headless Chromium (Playwright, the system's chromium): press
+Run in the Lab and count, for --seconds after a 3 s warm-up, how often each panel's <img> gets a
+new picture (the issue's "updates in the browser"), and each run's steps per wall second.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ def main() -> None:
     ap.add_argument("--dataset", default="8gaussians")
     ap.add_argument("--parallel", action="store_true",
                     help="live phase: train the three runs in threads at once (Workspace.parallel)")
+    ap.add_argument("--browser", action="store_true", help="also phase 3: the Lab in headless Chromium")
     args = ap.parse_args()
+    if args.browser:
+        refreshes, steps_s = in_browser(args.seconds, args.parallel)
 
     ws = Workspace([s.replace(dataset=args.dataset) for s in PRESETS.values()], parallel=args.parallel)
     ws.train(0.1)  # warm-up: first calls allocate
@@ -65,6 +71,66 @@ def main() -> None:
               f"{k * run.settings.n_critic / s:.0f} | {n / wall:.0f} |")
     print(f"\nlive: {ticks / wall:.1f} refreshes/s back to back ({render_s / ticks * 1e3:.0f} ms to measure, draw "
           f"and encode the three panels, {(wall - render_s) / ticks * 1e3:.0f} ms training per tick)")
+    if args.browser:
+        print(f"in the browser: panels updated {' / '.join(f'{r:.1f}' for r in refreshes)} times/s, "
+              f"steps per wall second {' / '.join(f'{s:.0f}' for s in steps_s)} (8 Gaussians)")
+
+
+# Counts, every 5 ms, the panels whose <img> shows a picture it did not show before.
+COUNT_JS = """() => { window.__seen = [null, null, null]; window.__n = [0, 0, 0];
+  setInterval(() => { for (let i = 0; i < 3; i++) {
+    const im = document.querySelector(`#lab-panel-${i} img`), src = im && im.getAttribute('src');
+    if (src && src !== window.__seen[i]) { window.__seen[i] = src; window.__n[i]++; } } }, 5); }"""
+
+
+def in_browser(seconds: float, parallel: bool) -> tuple[list[float], list[float]]:
+    """The Lab in the real app and a headless Chromium: (panel updates/s, steps/s) per run."""
+    import shutil
+    import socket
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from wgan_app.lab import workspace
+    from wgan_app.ui import Settings, build_demo, launch_options
+
+    done = [0] * workspace.N_RUNS
+    train = workspace.Workspace.train
+
+    def counting(self, *a, **kw):  # every run's steps, as the Lab's ticks take them
+        self.parallel = parallel
+        steps = train(self, *a, **kw)
+        for i, k in enumerate(steps):
+            done[i] += k
+        return steps
+
+    workspace.Workspace.train = counting
+    root = Path(tempfile.mkdtemp(prefix="bench-lab-"))
+    demo = build_demo(Settings(runs_dir=root / "runs", data_dir=root / "data"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"),
+                                        args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            page.get_by_role("tab", name="Lab").click()
+            page.evaluate(COUNT_JS)
+            page.locator("#lab-run").click()
+            time.sleep(3.0)  # warm-up: first ticks allocate, rates settle
+            n0, s0, t0 = page.evaluate("window.__n"), list(done), time.perf_counter()
+            time.sleep(seconds)
+            n1, s1, t1 = page.evaluate("window.__n"), list(done), time.perf_counter()
+            page.locator("#lab-pause").click()
+            browser.close()
+    finally:
+        demo.close()
+        workspace.Workspace.train = train
+        shutil.rmtree(root, ignore_errors=True)
+    return [(b - a) / (t1 - t0) for a, b in zip(n0, n1)], [(b - a) / (t1 - t0) for a, b in zip(s0, s1)]
 
 
 if __name__ == "__main__":
