@@ -186,25 +186,6 @@ def test_workspace_trains_three_runs_and_keeps_gif_frames(tmp_path):
     assert len(table) == 2 and table.get("a", create=False) is None and first is not None
 
 
-def test_a_missed_timer_slot_leaves_more_room_for_the_round_trip():
-    import time
-
-    from wgan_app.lab import workspace
-
-    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
-    budget = ws.tick_budget()
-    ws._last_tick = time.perf_counter() - 2 * workspace.TICK_S  # the last tick came a slot late
-    ws._follow_the_timer()
-    assert ws.overhead_s == pytest.approx(workspace.OVERHEAD_S + workspace.MISS_STEP_S)
-    assert ws.tick_budget() == pytest.approx(budget - workspace.MISS_STEP_S)
-    ws._follow_the_timer()  # on time: creeps back
-    assert ws.overhead_s == pytest.approx(workspace.OVERHEAD_S + workspace.MISS_STEP_S - workspace.CREEP_S)
-    ws._last_tick -= 10.0  # Run pressed again after a pause: not a missed slot
-    before = ws.overhead_s
-    ws._follow_the_timer()
-    assert ws.overhead_s == before
-
-
 def test_parallel_training_gives_each_run_the_weights_it_would_have_trained_alone():
     settings = [s.replace(**FAST) for s in PRESETS.values()]
     ws = Workspace(settings, parallel=True)

@@ -33,12 +33,6 @@ TICK_S = 0.2  # the UI's timer: 5 refreshes a second (the issue's floor)
 # Overhead: encoding the three panels (render.png_bytes, ~15 ms here; Gradio's own encoding was
 # ~35 ms) and the queue.
 OVERHEAD_S, MIN_TRAIN_S = 0.03, 0.03
-# The timer drops a tick while the last is in flight (trigger_mode "once"), so a round trip past
-# TICK_S (queue, transfer, the browser, a busy CPU: none of it visible here) halves the refresh
-# rate to 2.5/s. Ticks arriving more than MISSED x TICK_S apart say a slot was missed: the overhead
-# estimate then grows by MISS_STEP_S and creeps back by CREEP_S a tick (to OVERHEAD_S at least),
-# so training takes what the whole round trip leaves and a slot is missed about once in 40 ticks.
-MISSED, MISS_STEP_S, CREEP_S = 1.5, 0.02, 0.0005
 # Train a workspace's three runs in three threads at once instead of in turn (WGAN_LAB_PARALLEL=1).
 # torch releases the GIL inside its kernels and the autograd engine: py-spy --gil found a Lab
 # run's thread holding the GIL in ~30 % of its training samples, so on a quiet 2-core machine
@@ -62,8 +56,6 @@ class Workspace:
         self._ticks = 0
         self._rate = [200.0] * len(self.runs)  # measured steps/s of each run: sizes the next chunk
         self.render_s = 0.05  # seconds the last refresh took to measure and draw the panels
-        self.overhead_s = OVERHEAD_S  # a tick's round trip besides training and drawing (see MISSED)
-        self._last_tick = 0.0
         self._note, self._note_until = "", 0.0
 
     def say(self, note: str) -> str:
@@ -82,24 +74,12 @@ class Workspace:
 
     def tick_budget(self) -> float:
         """Training seconds for one tick: what the refresh leaves of TICK_S."""
-        return max(MIN_TRAIN_S, TICK_S - self.overhead_s - self.render_s)
-
-    def _follow_the_timer(self) -> None:
-        """At each timer tick: grow the overhead estimate if the last tick missed a slot, else
-        let it creep back (a pause, a long gap, does not count)."""
-        now = time.perf_counter()
-        gap, self._last_tick = now - self._last_tick, now
-        if MISSED * TICK_S < gap < 4 * TICK_S:
-            self.overhead_s = min(TICK_S, self.overhead_s + MISS_STEP_S)
-        elif gap <= MISSED * TICK_S:
-            self.overhead_s = max(OVERHEAD_S, self.overhead_s - CREEP_S)
+        return max(MIN_TRAIN_S, TICK_S - OVERHEAD_S - self.render_s)
 
     def train(self, budget_s: Optional[float] = None) -> list[int]:
         """Train every run for about budget_s / N seconds in turn, or, with `parallel`, all for
         about budget_s at once in threads (default: tick_budget()); the steps each took."""
-        if budget_s is None:  # a timer tick
-            self._follow_the_timer()
-            budget_s = self.tick_budget()
+        budget_s = self.tick_budget() if budget_s is None else budget_s
         if self.out_of_time:
             return [0] * len(self.runs)
         if self.parallel:  # each run for the whole slice, sharing the cores; charged its thread's CPU time
