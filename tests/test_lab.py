@@ -4,6 +4,7 @@ run's controls, rendering, the shipped recordings, and one-line errors for bad i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +267,18 @@ def test_a_tick_trains_for_what_the_refresh_leaves_and_never_for_nothing():
     assert ws.tick_budget() == workspace.MIN_TRAIN_S
     ws.panels()
     assert 0 < ws.render_s < 1.0  # measured, not left at the guess
+
+
+def test_panel_files_in_gradios_cache_are_bounded(monkeypatch, tmp_path):
+    """The Lab writes its panels' PNGs itself; a page left running must not fill the disk."""
+    import numpy as np
+
+    from wgan_app.ui import lab_tab
+
+    monkeypatch.setattr(lab_tab, "get_upload_folder", lambda: str(tmp_path))
+    monkeypatch.setattr(lab_tab, "MAX_PANEL_FILES", 5)
+    monkeypatch.setattr(lab_tab, "_PANELS", lab_tab.deque())
+    paths = [lab_tab._png_in_cache(np.full((8, 8, 3), i, np.uint8)) for i in range(12)]
+    assert sorted(tmp_path.rglob("*.png")) == sorted(Path(p) for p in paths[-5:])
+    again = lab_tab._png_in_cache(np.full((8, 8, 3), 7, np.uint8))  # an unchanged panel: the same file
+    assert again == paths[7] and Path(again).exists() and len(list(tmp_path.rglob("*.png"))) == 5

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
+from collections import deque
 from pathlib import Path
 
 import gradio as gr
@@ -207,41 +209,35 @@ def build_lab_tab(demo: gr.Blocks) -> None:
 
 
 def _png_in_cache(rgb) -> str:
-    """A panel as a PNG file in Gradio's cache, which Gradio serves as it is (no copy, and
-    deleted with the app's other cached files). Gradio would encode a numpy image itself at PIL's
-    default zlib level, ~35 ms for the three panels on the 2-core machine; render.png_bytes takes
-    ~15 ms. Named by content like Gradio's own, so an unchanged panel is one file."""
+    """A panel as a PNG file in Gradio's cache, which Gradio serves as it is (no copy).
+    Gradio would encode a numpy image itself at PIL's default zlib level, ~35 ms for the three
+    panels on the 2-core machine; render.png_bytes takes ~15 ms. Named by content like Gradio's
+    own, so an unchanged panel is one file. Only the newest MAX_PANEL_FILES are kept: at five
+    refreshes a second a visitor's panels would otherwise add ~1 MB/s until the hourly clean-up."""
     from ..lab.render import png_bytes
 
     data = png_bytes(rgb)
     folder = Path(get_upload_folder()) / hashlib.sha256(data).hexdigest()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "lab-panel.png"
-    path.write_bytes(data)
+    with _PANELS_LOCK:
+        if path in _PANELS:
+            _PANELS.remove(path)  # written again: it moves to the newest end instead of being dropped
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        _PANELS.append(path)
+        while len(_PANELS) > MAX_PANEL_FILES:
+            old = _PANELS.popleft()
+            old.unlink(missing_ok=True)
+            try:
+                old.parent.rmdir()
+            except OSError:
+                pass  # Gradio's clean-up got there first, or the folder holds another file
     return str(path)
 
 
-_RECORDINGS: list = []
-
-
-def _recordings(loader) -> list:
-    """The shipped recordings, loaded once per process (a few hundred kB)."""
-    if not _RECORDINGS:
-        _RECORDINGS.extend(loader())
-    return _RECORDINGS
-
-
-def _bind(fn, arg):
-    """fn(arg, request) as a handler of no inputs that Gradio gives the request to."""
-    def handler(request: gr.Request):
-        return fn(arg, request)
-    return handler
-
-
-def _bind_apply(apply, index: int):
-    """The Apply button of run `index`: the shared data and seed, then that run's eleven fields."""
-    def handler(dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width, batch_size,
-                z_dim, batch_norm, request: gr.Request):
-        return apply(index, dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
-                     batch_size, z_dim, batch_norm, request)
-    return handler
+# Panel files kept: 3 panels x ~30 refreshes x MAX_WORKSPACES visitors, so a page still fetching a
+# picture seconds after it was sent finds it (~60 kB each: at most ~45 MB).
+MAX_PANEL_FILES = 90 * lab.MAX_WORKSPACES
+_PANELS: deque[Path] = deque()
+_PANELS_LOCK = threading.Lock()
