@@ -222,7 +222,7 @@ def _png_in_cache(rgb) -> str:
     with _PANELS_LOCK:
         if path in _PANELS:
             _PANELS.remove(path)  # written again: it moves to the newest end instead of being dropped
-        else:
+        if not path.exists():  # (Gradio's hourly clean-up may have removed a file still listed)
             folder.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         _PANELS.append(path)
@@ -241,3 +241,29 @@ def _png_in_cache(rgb) -> str:
 MAX_PANEL_FILES = 90 * lab.MAX_WORKSPACES
 _PANELS: deque[Path] = deque()
 _PANELS_LOCK = threading.Lock()
+
+
+_RECORDINGS: list = []
+
+
+def _recordings(loader) -> list:
+    """The shipped recordings, loaded once per process (a few hundred kB)."""
+    if not _RECORDINGS:
+        _RECORDINGS.extend(loader())
+    return _RECORDINGS
+
+
+def _bind(fn, arg):
+    """fn(arg, request) as a handler of no inputs that Gradio gives the request to."""
+    def handler(request: gr.Request):
+        return fn(arg, request)
+    return handler
+
+
+def _bind_apply(apply, index: int):
+    """The Apply button of run `index`: the shared data and seed, then that run's eleven fields."""
+    def handler(dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width, batch_size,
+                z_dim, batch_norm, request: gr.Request):
+        return apply(index, dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
+                     batch_size, z_dim, batch_norm, request)
+    return handler
