@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint
+from .config import UNTIL_TIME_LIMIT
 from .objectives import VARIANTS
 from .rundir import read_metrics
 
@@ -32,8 +33,9 @@ def hardware_text(meta: dict) -> str:
         return "hardware not recorded (the run predates wgan_app recording it)"
     if hw.get("device") == "cuda":
         return f"an {hw.get('name')} GPU, torch {hw.get('torch')}"
-    return (f"{hw.get('threads')} threads of a {hw.get('cpu_count')}-core {hw.get('name')} CPU (no GPU), "
-            f"torch {hw.get('torch')}")
+    threads = hw.get("threads")
+    return (f"{threads} thread{'' if threads == 1 else 's'} of a {hw.get('cpu_count')}-core {hw.get('name')} "
+            f"CPU (no GPU), torch {hw.get('torch')}")
 
 
 def training_curve(metrics_path: Path, window: int = 100) -> list[dict]:
@@ -108,7 +110,7 @@ def model_card(ckpt: Checkpoint, repo_id: Optional[str] = None, name: Optional[s
     took = f" in {wall_s / 60:.1f} minutes of training" if isinstance(wall_s, (int, float)) else ""
     lines = ["---", *_yaml(meta), "---", "",
              f"# {name}", "",
-             f"A {title} generator of 28x28 {m.dataset} images, {kind}, trained with wgan_app for "
+             f"{'An' if title[:1].upper() in 'AEIOU' else 'A'} {title} generator of 28x28 {m.dataset} images, {kind}, trained with wgan_app for "
              f"{ckpt.step} generator steps{took} on {hardware_text(ckpt.meta)}{f' ({note})' if note else ''}.",
              "The weights are the exponential moving average of the generator, with batch-norm statistics "
              "re-measured on its own samples." if ckpt.meta.get("ema") else "", "",
@@ -119,7 +121,10 @@ def model_card(ckpt: Checkpoint, repo_id: Optional[str] = None, name: Optional[s
     lines += [f"| {k} | {v} |" for k, v in m.to_dict().items()]
     if train:
         lines += ["", "## Training", "", "| setting | value |", "|---|---|"]
-        lines += [f"| {k} | {train[k]} |" for k in RECIPE_FIELDS if k in train and train[k] is not None]
+        shown = {**train}
+        if shown.get("iters") == UNTIL_TIME_LIMIT:  # a run only the clock ended
+            shown["iters"] = f"none (ended by --max-minutes {shown.get('max_minutes') or 0:g})"
+        lines += [f"| {k} | {shown[k]} |" for k in RECIPE_FIELDS if k in shown and shown[k] is not None]
     if metrics:
         where = (f"`python app.py --eval --checkpoint checkpoints/{name} --num {metrics['num']}` (the project's "
                  "MNIST classifier; `fid_floor` is real training images vs the test split at the same sample "
