@@ -121,8 +121,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     group = init_from_env()
     where: dict = {"run_dir": args.run_dir}  # _train fills in the run directory once it is known
+    clean = False
     try:
-        return _train(args, group, where)
+        code = _train(args, group, where)
+        clean = True
+        return code
     except PeerLost as e:
         # One line per surviving process; checkpoints are written whole or not at all, so the
         # last one on disk is sound.
@@ -131,7 +134,7 @@ def run_train(args: argparse.Namespace) -> int:
               f"continue with --resume{run_dir}", file=sys.stderr)
         return 1
     finally:
-        group.close()
+        group.close(clean)
 
 
 def _train(args: argparse.Namespace, group, where: dict) -> int:

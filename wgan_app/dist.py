@@ -142,7 +142,7 @@ class Local:
     def check_batch(self, batch_size: int) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, clean: bool = True) -> None:
         pass
 
 
@@ -288,9 +288,19 @@ class Group(Local):
             raise PeerLost(f"rank {self.rank} of {self.world} lost the other processes during {what} "
                            f"({first_line(e, 160)})") from e
 
-    def close(self) -> None:
-        if self.dist.is_initialized():
-            self.dist.destroy_process_group()
+    def close(self, clean: bool = True) -> None:
+        """Tear the group down. After a normal end all ranks first meet at a barrier: a rank that
+        destroys its gloo group while a peer is still sending its last collective can die in C++
+        teardown ("terminate called without an active exception", SIGABRT) after a good run.
+        After a lost peer there is nobody to meet, so no barrier."""
+        if not self.dist.is_initialized():
+            return
+        if clean:
+            try:
+                self.dist.barrier()
+            except Exception:  # a peer went away after all: tear down anyway
+                pass
+        self.dist.destroy_process_group()
 
 
 def timeout_s() -> float:
