@@ -8,6 +8,7 @@ never available offline, so its folder is always the rendered fixture.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from pathlib import Path
@@ -130,3 +131,34 @@ def wait_until_serving(proc, port: int, timeout_s: float = 120) -> str:
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def app_page(checkpoints_dir: Path, runs_dir: Path, data_dir: Path, tab: str):
+    """The app built in this process on a free port, and a Chromium page opened on `tab`."""
+    import shutil
+    import socket
+
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import CHROMIUM_ARGS
+    from wgan_app.ui import Settings, build_demo, launch_options
+
+    demo = build_demo(Settings(checkpoints_dir=checkpoints_dir, runs_dir=runs_dir, data_dir=data_dir))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.get_by_role("tab", name=tab).click()
+            try:
+                yield page
+            finally:
+                browser.close()
+    finally:
+        demo.close()

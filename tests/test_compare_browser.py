@@ -6,56 +6,39 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from test_browser import CHROMIUM_ARGS
+from conftest import app_page
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "evidence"
 
 
 def test_compare_shows_curves_and_grids(tmp_path, acgan_ckpt, data_dir):
-    from wgan_app.ui import Settings, build_demo, launch_options
-
     root = tmp_path / "app"
     shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
     shutil.copytree(FIXTURE, root / "checkpoints" / "evidence")
-    demo = build_demo(Settings(checkpoints_dir=root / "checkpoints", runs_dir=root / "runs", data_dir=data_dir))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            page.get_by_role("tab", name="Compare").click()
-            fid_lines = page.locator("#compare-fid-time g.mark-line path")
-            expect(fid_lines.first).to_be_visible()
-            assert fid_lines.count() == 2  # one line a run
-            expect(page.locator("#compare-fid-steps g.mark-line path").first).to_be_visible()
-            expect(page.locator("#compare-losses g.mark-line path").first).to_be_visible()
-            expect(page.locator("#compare-scatter g.mark-symbol path").first).to_be_visible()
-            expect(page.locator("#compare-classes g.mark-rect path")).to_have_count(20)  # 10 digits x 2 runs
-            grids = page.locator("#compare-grids img")
-            expect(grids.first).to_be_visible()
-            assert grids.count() == 2
-            expect(page.locator("#compare-grids")).to_contain_text("after 0.006 minutes")
-            expect(page.locator("#compare-correlation")).to_contain_text("wgan-gp fast s0")
+    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Compare") as page:
+        fid_lines = page.locator("#compare-fid-time g.mark-line path")
+        expect(fid_lines.first).to_be_visible()
+        assert fid_lines.count() == 2  # one line a run
+        expect(page.locator("#compare-fid-steps g.mark-line path").first).to_be_visible()
+        expect(page.locator("#compare-losses g.mark-line path").first).to_be_visible()
+        expect(page.locator("#compare-scatter g.mark-symbol path").first).to_be_visible()
+        expect(page.locator("#compare-classes g.mark-rect path")).to_have_count(20)  # 10 digits x 2 runs
+        grids = page.locator("#compare-grids img")
+        expect(grids.first).to_be_visible()
+        assert grids.count() == 2
+        expect(page.locator("#compare-grids")).to_contain_text("after 0.006 minutes")
+        expect(page.locator("#compare-correlation")).to_contain_text("wgan-gp fast s0")
 
-            slider = page.locator("#compare-minute input[type=range]")
-            slider.fill("0")  # the first minute mark
-            expect(page.locator("#compare-grids")).to_contain_text("after 0.003 minutes")
-            expect(page.locator("#compare-minute")).to_contain_text(re.compile(r"Minute of training: 0\.003"))
-            page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+        slider = page.locator("#compare-minute input[type=range]")
+        slider.fill("0")  # the first minute mark
+        expect(page.locator("#compare-grids")).to_contain_text("after 0.003 minutes")
+        expect(page.locator("#compare-minute")).to_contain_text(re.compile(r"Minute of training: 0\.003"))
+        page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
-            page.locator("#compare-variants").get_by_label("gan", exact=True).uncheck()
-            expect(fid_lines).to_have_count(1)
-            expect(grids).to_have_count(1)
-            browser.close()
-    finally:
-        demo.close()
+        page.locator("#compare-variants").get_by_label("gan", exact=True).uncheck()
+        expect(fid_lines).to_have_count(1)
+        expect(grids).to_have_count(1)

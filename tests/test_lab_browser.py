@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
 import time
 
 import numpy as np
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from test_browser import CHROMIUM_ARGS
+from conftest import app_page
 
 
 def _panel(page, i: int) -> np.ndarray | None:
@@ -31,37 +30,21 @@ def _wait_for_change(page, i: int, before, timeout_s: float = 60) -> np.ndarray:
 
 
 def test_lab_runs_pauses_and_steps(tmp_path, acgan_ckpt, data_dir):
-    from wgan_app.ui import Settings, build_demo, launch_options
-
     root = tmp_path / "app"
     shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
-    demo = build_demo(Settings(checkpoints_dir=root / "checkpoints", runs_dir=root / "runs", data_dir=data_dir))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            page.get_by_role("tab", name="Lab").click()
-            page.locator("#lab-run").click()
-            first = _wait_for_change(page, 0, None)
-            later = [_wait_for_change(page, i, first if i == 0 else None) for i in range(3)]
-            time.sleep(3.0)  # let the runs train a little: the screenshot to look at is of a live Lab
-            page.screenshot(path=str(tmp_path / "lab-training.png"), full_page=True)
-            assert later[0].shape == first.shape and later[0].shape[1] == 320
-            page.locator("#lab-pause").click()
-            time.sleep(1.0)  # a tick in flight may still land
-            paused = _panel(page, 0)
-            time.sleep(1.0)
-            assert np.array_equal(_panel(page, 0), paused), "Pause stops the refreshes"
-            page.locator("#lab-critic").click()
-            expect(page.locator("#lab-status")).to_contain_text("critic update")
-            _wait_for_change(page, 0, paused)
-            page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)
-            browser.close()
-    finally:
-        demo.close()
+    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Lab") as page:
+        page.locator("#lab-run").click()
+        first = _wait_for_change(page, 0, None)
+        later = [_wait_for_change(page, i, first if i == 0 else None) for i in range(3)]
+        time.sleep(3.0)  # let the runs train a little: the screenshot to look at is of a live Lab
+        page.screenshot(path=str(tmp_path / "lab-training.png"), full_page=True)
+        assert later[0].shape == first.shape and later[0].shape[1] == 320
+        page.locator("#lab-pause").click()
+        time.sleep(1.0)  # a tick in flight may still land
+        paused = _panel(page, 0)
+        time.sleep(1.0)
+        assert np.array_equal(_panel(page, 0), paused), "Pause stops the refreshes"
+        page.locator("#lab-critic").click()
+        expect(page.locator("#lab-status")).to_contain_text("critic update")
+        _wait_for_change(page, 0, paused)
+        page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)
