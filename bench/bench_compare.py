@@ -8,11 +8,12 @@
 
 Runs: `gan` (BCE), `wgan` (clipping), `wgan-gp` and `acgan` (the conditional reference), each
 with the `fast` and the `paper` recipe where the two differ, for each seed (default 0,1,2). Each
-is `python app.py --train ...` with `--eval-every` (quality and the held-out W estimate logged
-about every `--eval-seconds` of training, from the measured steps/s of its recipe) and
-`--grid-minutes`, into `<out>/<variant>-<recipe>-s<seed>-<budget>/`. Runs go strictly one after
-another (two would share the CPU and each other's minutes); a run that finished (its
-`bench.json`) is skipped, so the command can be re-run after an interruption. The training
+is `python app.py --train ...` with `--eval-minutes` (quality and the held-out W estimate logged
+after every `--eval-seconds` of training time) and `--grid-minutes`, into
+`<out>/<variant>-<recipe>-s<seed>-<budget>/`. By default runs go strictly one after another (two
+would share the CPU and each other's minutes); `--jobs 2 --threads 1` trains two at once, each on
+its own core, which puts every run on the same terms at twice the throughput. A run that finished
+(its `bench.json`) is skipped, so the command can be re-run after an interruption. The training
 clock stops during evaluations and grids (trainer.py), so a run's minutes are its training time.
 
 The summary (stdout, `<out>/summary.md`, `<out>/summary.json`): per method over seeds, best
@@ -29,6 +30,7 @@ import shlex
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +57,6 @@ class Run:
     run_dir: Path
     command: list[str]
     env: dict[str, str]
-    eval_every: int
 
     def shell(self) -> str:
         return " ".join([*(f"{k}={v}" for k, v in self.env.items()), shlex.join(self.command)])
@@ -72,14 +73,14 @@ def recipes_that_differ(variant: str, recipes: list[str]) -> list[str]:
     return out
 
 
-def eval_every_for(variant: str, recipe: str, args) -> int:
-    """Generator steps between evaluations: --eval-every, else about --eval-seconds of training at
-    the recipe's measured speed (README "Benchmarks"), else a 40th of --steps."""
+def eval_flags(args) -> list[str]:
+    """When to evaluate: every --eval-every steps if given; else, with --minutes, after every
+    --eval-seconds of training time (so runs of any speed share one time axis); else a 40th of --steps."""
     if args.eval_every:
-        return args.eval_every
-    if args.steps:
-        return max(1, args.steps // 40)
-    return max(1, round(MEASURED_STEPS_PER_S.get((variant, recipe), 5.0) * args.eval_seconds))
+        return ["--eval-every", str(args.eval_every)]
+    if args.minutes:
+        return ["--eval-minutes", f"{args.eval_seconds / 60:.6g}"]
+    return ["--eval-every", str(max(1, args.steps // 40))]
 
 
 def plan(args) -> list[Run]:
@@ -91,17 +92,15 @@ def plan(args) -> list[Run]:
             for seed in args.seeds:
                 name = f"{variant}-{recipe}-s{seed}-{budget}"
                 run_dir = Path(args.out) / name
-                every = eval_every_for(variant, recipe, args)
                 cmd = [sys.executable, str(ROOT / "app.py"), "--train", "--variant", variant, "--recipe", recipe,
                        "--seed", str(seed), "--data-dir", str(args.data_dir), "--run-dir", str(run_dir),
                        *(["--max-minutes", f"{args.minutes:g}"] if args.minutes else ["--iters", str(args.steps)]),
-                       "--eval-every", str(every), "--eval-num", str(args.eval_num),
+                       *eval_flags(args), "--eval-num", str(args.eval_num),
                        *(["--grid-minutes", ",".join(f"{m:g}" for m in marks)] if marks else []),
                        "--sample-every", "0", "--save-every", str(args.save_every), "--keep-checkpoints", "1",
                        "--log-every", str(args.log_every), *shlex.split(args.train_args)]
-                runs.append(Run(name, variant, recipe, seed, run_dir, cmd, {"OMP_NUM_THREADS": str(args.threads)},
-                                every))
-    return runs
+                runs.append(Run(name, variant, recipe, seed, run_dir, cmd, {"OMP_NUM_THREADS": str(args.threads)}))
+    return sorted(runs, key=lambda r: r.seed)  # every method once before any twice: an interrupted set stays comparable
 
 
 def finished(run: Run) -> bool:
@@ -148,13 +147,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/compare", help="results folder: one run directory per run")
     p.add_argument("--data-dir", default=os.environ.get("WGAN_APP_DATA_DIR", "data"))
     p.add_argument("--eval-every", type=int, default=0, help="generator steps between evaluations (0: see --eval-seconds)")
-    p.add_argument("--eval-seconds", type=float, default=30.0,
-                   help="with --minutes: evaluate about this often in training time, from the recipe's measured steps/s")
+    p.add_argument("--eval-seconds", type=float, default=20.0,
+                   help="with --minutes: evaluate after every this many seconds of training time (--eval-minutes)")
     p.add_argument("--eval-num", type=int, default=1000, help="samples per evaluation (MNIST-FID's bias ~ 1/N: same N for all)")
     p.add_argument("--grid-minutes", default=",".join(map(str, GRID_MINUTES)), help="minutes at which to save grids")
     p.add_argument("--save-every", type=int, default=2000, help="checkpoint every N steps (a kill loses little)")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of each run")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained at once (e.g. --jobs 2 --threads 1 on a 2-core machine: a core per run)")
     p.add_argument("--train-args", default="", help="extra flags for every `app.py --train` (e.g. smaller nets)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and the budget; train nothing")
     p.add_argument("--summary-only", action="store_true", help="train nothing; tabulate the finished runs")
@@ -173,6 +174,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"unknown or empty --methods / --recipes / --seeds: {bad}")
     if (args.minutes is not None and args.minutes <= 0) or (args.steps is not None and args.steps < 1):
         p.error("--minutes must be > 0 and --steps >= 1")
+    if args.jobs < 1 or args.threads < 1:
+        p.error("--jobs and --threads must be >= 1")
     return args
 
 
@@ -185,11 +188,11 @@ def main(argv=None) -> int:
             print(("# done: " if finished(r) else "") + r.shell())
         todo = [r for r in runs if not finished(r)]
         if args.minutes:
-            hours = len(todo) * args.minutes / 60
-            print(f"# {len(todo)} of {len(runs)} runs to train, one after another: about {hours:.1f} h of training "
+            hours = len(todo) * args.minutes / 60 / args.jobs
+            print(f"# {len(todo)} of {len(runs)} runs to train, {args.jobs} at a time: about {hours:.1f} h of training "
                   "plus evaluations and start-up", file=sys.stderr)
         else:
-            hours = sum(args.steps / MEASURED_STEPS_PER_S.get((r.variant, r.recipe), 5.0) for r in todo) / 3600
+            hours = sum(args.steps / MEASURED_STEPS_PER_S.get((r.variant, r.recipe), 5.0) for r in todo) / 3600 / args.jobs
             print(f"# {len(todo)} of {len(runs)} runs to train: about {hours:.1f} h at the measured steps/s "
                   "(README \"Benchmarks\")", file=sys.stderr)
         return 0
@@ -198,10 +201,16 @@ def main(argv=None) -> int:
             for r in runs:
                 if finished(r):
                     print(f"# skip {r.name}: finished", file=sys.stderr)
-                    continue
+            todo = [r for r in runs if not finished(r)]
+
+            def one(r: Run) -> None:
                 print(f"# {r.shell()}", file=sys.stderr, flush=True)
                 rec = train_one(r)
                 print(f"# {r.name}: {rec['wall_seconds']} s", file=sys.stderr, flush=True)
+
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads only wait on subprocesses
+                for f in [pool.submit(one, r) for r in todo]:
+                    f.result()  # the first failure, after the runs already started have ended
         print(summarise(runs, out))
         if args.export_to:
             for r in runs:

@@ -137,7 +137,9 @@ def test_bench_dry_run_prints_one_command_per_run(tmp_path):
     assert len(lines) == 4 * 2 * 3  # methods x recipes (they all differ) x seeds
     first = lines[0]
     assert first.startswith("OMP_NUM_THREADS=2 ") and " --train --variant gan --recipe fast --seed 0 " in first
-    assert "--max-minutes 20 " in first and "--grid-minutes 1,2,5,10,20 " in first and "--eval-every " in first
+    assert "--max-minutes 20 " in first and "--grid-minutes 1,2,5,10,20 " in first
+    assert "--eval-minutes 0.333333 " in first  # every 20 s of training time, whatever the run's speed
+    assert [l.split(" --seed ")[1][0] for l in lines] == ["0"] * 8 + ["1"] * 8 + ["2"] * 8  # every method per seed
     assert "24 of 24 runs" in r.stderr and not (tmp_path / "cmp").exists()
     steps = _bench("--steps", 3000, "--dry-run", "--methods", "wgan-gp", "--recipes", "paper", "--seeds", "0,1")
     assert steps.stdout.count("--iters 3000 --eval-every 75 ") == 2

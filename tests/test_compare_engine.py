@@ -123,3 +123,20 @@ def test_bad_grid_minutes_are_one_line_errors(text):
     with pytest.raises(UserError, match="--grid-minutes"):
         TrainConfig(grid_minutes=text)
     assert TrainConfig(grid_minutes="1,2,5,10,20").grid_marks == (1, 2, 5, 10, 20)
+
+
+def test_eval_minutes_evaluates_once_after_each_mark_of_training_time(tmp_path, data_dir):
+    period = 0.001 * 60  # --eval-minutes 0.001: every 60 ms of training (the clock skips evaluations)
+    cfg = TrainConfig(variant="gan", data_dir=str(data_dir), iters=80, run_dir=str(tmp_path / "r"),
+                      eval_minutes=0.001, eval_num=50, **TINY)
+    _run(cfg)
+    rows = _rows(tmp_path / "r")
+    evals = [r for r in rows if "eval/fid" in r or "eval/w_heldout" in r]
+    assert evals, "no evaluation although training passed its marks"
+    last = max(r["time"] for r in rows if "loss_d" in r)
+    marks = [int(r["time"] // period) for r in evals]
+    assert marks == sorted(set(marks)), "two evaluations after one mark, or out of order"
+    assert all(m >= 1 for m in marks), "an evaluation before the first mark"
+    assert len(evals) >= int(last // period) - 1, "marks passed without an evaluation"
+    with pytest.raises(UserError, match="--eval-minutes"):
+        TrainConfig(eval_minutes=-1)

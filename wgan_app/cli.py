@@ -21,7 +21,7 @@ from .validation import MAX_SAMPLE_NUM, check_num, check_seed, parse_label
 
 # Settings that may change when a run is resumed; everything else must match the run's config.
 RESUMABLE = {"iters", "lr_decay_from", "max_minutes", "device", "data_dir", "log_every", "sample_every", "save_every",
-             "keep_checkpoints", "eval_every", "eval_num", "tensorboard", "amp", "run_dir"}
+             "keep_checkpoints", "eval_every", "eval_minutes", "eval_num", "tensorboard", "amp", "run_dir"}
 
 
 class _Parser(argparse.ArgumentParser):

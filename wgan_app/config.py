@@ -128,6 +128,8 @@ class TrainConfig:
     save_every: int = _f(500, "write a checkpoint every N steps (0 = only at the end)")
     keep_checkpoints: int = _f(2, "how many recent checkpoints a run keeps")
     eval_every: int = _f(0, "compute quality metrics every N steps (0 = off)")
+    eval_minutes: float = _f(0.0, "also compute them after every N minutes of training (0 = off); runs of "
+                                  "different speeds then share one time axis")
     eval_num: int = _f(1000, "samples per quality evaluation")
     grid_minutes: Optional[str] = _f(None, "comma-separated minutes of training (e.g. 1,2,5,10,20) after which "
                                            "the fixed-noise grid is saved as samples/minute_XX.png")
@@ -248,6 +250,7 @@ class TrainConfig:
         _check_float("class_weight_g", self.class_weight_g, lo=0, hi=1e3)
         _check_float("ema", self.ema, lo=0, hi=1, hi_open=True)
         _check_float("lr_decay_from", self.lr_decay_from, lo=0, hi=1)
+        _check_float("eval_minutes", self.eval_minutes, lo=0, hi=1e6)
         if self.max_minutes is not None:
             _check_float("max_minutes", self.max_minutes, lo=0, hi=1e6, lo_open=True)
         self.grid_marks  # parses and checks --grid-minutes

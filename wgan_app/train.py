@@ -129,7 +129,7 @@ def build_trainer(cfg: TrainConfig, resume: bool = False, group: Optional[Local]
     # both splits together, so a data folder that has the training split has this one too).
     # Only rank 0 evaluates (torchrun); by now the data phase has put both splits on this machine.
     test_data = (load_dataset(cfg.dataset, cfg.data_dir, train=False, device=device)
-                 if cfg.eval_every and group.is_main else None)
+                 if (cfg.eval_every or cfg.eval_minutes) and group.is_main else None)
 
     def evaluate(net: torch.nn.Module) -> dict:
         from .critic_estimate import heldout_estimate

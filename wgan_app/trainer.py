@@ -400,6 +400,9 @@ class Trainer:
         # What rank 0 will write decides which steps every rank averages buffers and checksums on.
         saving, last_saved = group.broadcast_object((run is not None, last_saved))
         self._synced_at = -1
+        # --eval-minutes marks, on the agreed clock so that every rank evaluates on the same step.
+        eval_period = cfg.eval_minutes * 60
+        next_eval = (math.floor(s.elapsed / eval_period) + 1) * eval_period if eval_period else math.inf
         window: dict[str, list[float]] = {}
         reason, message = "finished", ""
         s.G.train()
@@ -415,6 +418,10 @@ class Trainer:
                     reason = "stopped" if code == STOP else "time limit"
                     break
                 stats = self.step(seconds)
+                eval_due = bool(cfg.eval_every) and s.step % cfg.eval_every == 0
+                if s.elapsed + seconds >= next_eval:  # the first step to end after an --eval-minutes mark
+                    eval_due = True
+                    next_eval = (math.floor((s.elapsed + seconds) / eval_period) + 1) * eval_period
                 steps_window += 1
                 if not all(math.isfinite(v) for v in stats.values()):
                     bad = ", ".join(k for k, v in stats.items() if not math.isfinite(v))
@@ -437,7 +444,7 @@ class Trainer:
                                  **{k: round(v, 6) for k, v in metrics.items()}})
                     yield StepEvent(s.step, cfg.iters, metrics, elapsed, rate)
 
-                if self.evaluate is not None and cfg.eval_every and s.step % cfg.eval_every == 0:
+                if self.evaluate is not None and eval_due:
                     self._sync_outputs()
                     if main:
                         t_eval = time.time()
