@@ -4,9 +4,9 @@
 
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
-the Lab's timer does each tick (train in the Workspace's slices, measure and draw the three
-panels, encode them as the Lab sends them: render.png_bytes), back to back: refreshes/s and
-each run's steps per wall-clock second. Prints a table. Figures taken beside another job are
+the Lab does while Run is on: the workspace's thread trains, and every TICK_S (the page's timer)
+a refresh measures and draws the three panels and encodes them as the Lab sends them
+(render.png_bytes): refreshes/s and each run's steps per wall-clock second. Prints a table. Figures taken beside another job are
 not comparable with a quiet machine's: compare versions in one session (A/B) and quote ratios.
 3) With --browser: the app itself in headless Chromium (Playwright, the system's chromium): press
 Run in the Lab and count, for --seconds after a 3 s warm-up, how often each panel's <img> gets a
@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 from wgan_app.lab.render import png_bytes
 from wgan_app.lab.session import PRESETS
-from wgan_app.lab.workspace import Workspace
+from wgan_app.lab.workspace import TICK_S, Workspace
 
 
 def main() -> None:
@@ -51,16 +51,23 @@ def main() -> None:
             spent[i] += time.perf_counter() - t
             ws._rate[i] = steps[i] / spent[i]
 
-    live, ticks, render_s = [0] * len(ws.runs), 0, 0.0
+    # phase 2: what the Lab does while Run is on. The workspace's thread trains; a refresh every
+    # TICK_S (the page's timer) takes the workspace to measure and draw, then encodes outside it.
+    live0, ticks, render_s = [r.step for r in ws.runs], 0, 0.0
+    ws.keep_training(args.seconds + 5)
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < args.seconds:  # phase 2: what the timer does, back to back
-        live = [a + b for a, b in zip(live, ws.train())]
+    while time.perf_counter() - t0 < args.seconds:
         t = time.perf_counter()
-        for p in ws.panels():
+        with ws.held():
+            panels = ws.panels()
+        for p in panels:
             png_bytes(p)  # what the Lab's tick hands Gradio (a file in its cache)
         render_s += time.perf_counter() - t
         ticks += 1
+        time.sleep(max(0.0, t + TICK_S - time.perf_counter()))  # the timer's next tick
     wall = time.perf_counter() - t0
+    ws.pause(wait=True)
+    live = [r.step - a for r, a in zip(ws.runs, live0)]
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, dataset {args.dataset}, "
           f"{args.seconds:g} s per phase, live runs {'in parallel' if ws.parallel else 'in turn'}")
@@ -69,8 +76,8 @@ def main() -> None:
     for run, k, s, n in zip(ws.runs, steps, spent, live):
         print(f"| {run.settings.objective} | {run.settings.n_critic} | {k / s:.0f} | "
               f"{k * run.settings.n_critic / s:.0f} | {n / wall:.0f} |")
-    print(f"\nlive: {ticks / wall:.1f} refreshes/s back to back ({render_s / ticks * 1e3:.0f} ms to measure, draw "
-          f"and encode the three panels, {(wall - render_s) / ticks * 1e3:.0f} ms training per tick)")
+    print(f"\nlive: {ticks / wall:.1f} refreshes/s at a {TICK_S:g} s timer ({render_s / ticks * 1e3:.0f} ms to measure, "
+          "draw and encode the three panels; the training thread has the workspace the rest of the time)")
     if args.browser:
         print(f"in the browser: panels updated {' / '.join(f'{r:.1f}' for r in refreshes)} times/s, "
               f"steps per wall second {' / '.join(f'{s:.0f}' for s in steps_s)} (8 Gaussians)")

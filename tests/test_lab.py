@@ -67,6 +67,21 @@ def test_mode_coverage_counts_hand_made_samples():
     assert measures.mode_coverage(np.full((8, 2), np.nan), c, s)["modes"] == 0
 
 
+def test_tracking_ranks_windows_of_the_curve_against_the_measurements():
+    at = [10, 20, 30, 40, 50, 60]
+    w1 = [3.0, 2.5, 2.0, 1.2, 1.1, 0.9]
+    steps = np.arange(1, 61)
+    # a noisy estimate whose window means fall with W1 (each window: its W1 plus +-1 noise that averages out)
+    est = np.repeat(np.array(w1) * 10, 10) + np.tile([1.0, -1.0], 30)
+    assert measures.tracking(steps, est, at, w1) == pytest.approx(1.0)
+    assert measures.tracking(steps, -est, at, w1) == pytest.approx(-1.0)
+    # NaN steps (the GAN logs no estimate) are skipped; too few windows or a flat side is no answer
+    assert measures.tracking(steps, np.full(60, np.nan), at, w1) is None
+    assert measures.tracking(steps[:20], est[:20], at[:2], w1[:2]) is None
+    assert measures.tracking(steps, np.ones(60), at, w1) is None
+    assert measures.tracking(steps, est, at, [math.inf] * 6) is None
+
+
 def test_toy_samplers_are_seeded_and_the_mixtures_sit_on_their_modes():
     for name, data in toy.DATASETS.items():
         a, b = toy.sample_np(data, 500, 3), toy.sample_np(data, 500, 3)
@@ -161,6 +176,13 @@ def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
     assert len(run.measured) == 2 and run.measured[-1].step == 5 and run.measured[-1].modes is not None
     run.steps(MEASURE_EVERY)
     assert run.measure().step == 5 + MEASURE_EVERY and len(run.measured) == 3
+    assert run.tracking() is None  # 3 measurements: too few to rank
+    for _ in range(4):
+        run.steps(MEASURE_EVERY)
+        run.measure()
+    rho = run.tracking()
+    assert rho is not None and -1 <= rho <= 1
+    assert f"estimate vs W1: rho {rho:+.2f}" in panel_data(run, run_title(run.settings)).status
 
 
 def test_shipped_recordings_load_replay_and_stay_small():
@@ -185,6 +207,47 @@ def test_workspace_trains_three_runs_and_keeps_gif_frames(tmp_path):
     first = table.get("a")
     table.get("b"), table.get("c")
     assert len(table) == 2 and table.get("a", create=False) is None and first is not None
+
+
+def test_the_training_thread_trains_while_refreshed_yields_the_lock_and_stops_when_left():
+    import time
+
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    ws.keep_training(for_s=10.0)
+    deadline = time.monotonic() + 8
+    while not all(r.step > 0 for r in ws.runs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ws.training and all(r.step > 0 for r in ws.runs)
+    slices = []  # a refresh gets the workspace while the thread trains: after the slice under way
+    train = ws.train
+    ws.train = lambda budget_s=None: (slices.append(1), train(budget_s))[1]
+    for _ in range(5):
+        started = len(slices)
+        with ws.held():
+            assert len(slices) - started <= 1, "the thread took another slice ahead of a waiting refresh"
+            before = [r.step for r in ws.runs]
+            time.sleep(0.05)
+            assert [r.step for r in ws.runs] == before  # nothing trains under a holder's feet
+    ws.pause(wait=True)
+    assert not ws.training
+    stopped = [r.step for r in ws.runs]
+    time.sleep(0.1)
+    assert [r.step for r in ws.runs] == stopped
+    ws.keep_training(for_s=0.2)  # no refresh keeps it alive (a closed page): it stops on its own
+    ws._thread.join(30)
+    assert not ws.training and not ws._thread.is_alive()
+    table = Workspaces(max_size=1)
+    table.get("a").keep_training(for_s=5.0)
+    gone = table.get("a")
+    table.drop("a")  # the page unloaded
+    gone._thread.join(30)
+    assert not gone._thread.is_alive()
+    yielded = []
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()], yield_to=lambda: yielded.append(1))
+    ws.trained_s = 10**9  # out of training time: the thread ends at once
+    ws.keep_training(for_s=5.0)
+    ws._thread.join(2)
+    assert not ws._thread.is_alive() and all(r.step == 0 for r in ws.runs) and yielded
 
 
 def test_parallel_training_gives_each_run_the_weights_it_would_have_trained_alone():

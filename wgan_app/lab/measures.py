@@ -11,6 +11,7 @@ import math
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
+from scipy.stats import spearmanr
 
 from ..errors import UserError
 
@@ -61,6 +62,31 @@ def mode_coverage(x: np.ndarray, centres: np.ndarray, sigma: float, min_count: i
     per_mode = np.bincount(nearest[good], minlength=k)
     return {"modes": int((per_mode >= min_count).sum()), "of": k, "high_quality": float(good.mean()),
             "per_mode": per_mode}
+
+
+def tracking(steps, values, at_steps, w1, min_points: int = 5) -> float | None:
+    """Spearman correlation between a per-step training curve and the exact W1 (claim 2).
+
+    `values` (logged at `steps`) is averaged over each measurement's window, the steps after the
+    previous measurement up to its own, since one batch's estimate is noisy; `w1` was measured
+    at `at_steps` (increasing). None with fewer than `min_points` usable windows, or when
+    either side is constant (no ranking to compare).
+    """
+    steps, values = np.asarray(steps, np.float64), np.asarray(values, np.float64)
+    at, w = np.asarray(at_steps, np.float64), np.asarray(w1, np.float64)
+    # index ranges (hi[i-1], hi[i]] of the curve that fall in measurement i's window
+    hi = np.searchsorted(steps, at, side="right")
+    lo = np.concatenate([[0], hi[:-1]])
+    xs, ys = [], []
+    for a, b, wi in zip(lo, hi, w):
+        window = values[a:b]
+        window = window[np.isfinite(window)]
+        if len(window) and math.isfinite(wi):
+            xs.append(window.mean())
+            ys.append(wi)
+    if len(xs) < min_points or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+        return None
+    return float(spearmanr(xs, ys).statistic)
 
 
 # --- the parallel lines (Arjovsky et al. 2017, Example 1) -------------------------------------

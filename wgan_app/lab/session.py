@@ -295,6 +295,13 @@ class LabRun:
             self.measured = self.measured[:1000:2] + self.measured[1000:]
         return m
 
+    def tracking(self) -> Optional[float]:
+        """Spearman correlation over this run of the critic's estimate (the BCE discriminator's
+        loss for the GAN, which estimates no distance) with the exact W1 measurements."""
+        curve = self.history["wasserstein" if self.settings.objective != "gan" else "loss_d"]
+        return measures.tracking(self.history["step"], curve, [m.step for m in self.measured],
+                                 [m.w1 for m in self.measured])
+
     def critic_field(self, extent: float = toy.EXTENT) -> np.ndarray:
         """D on a GRID x GRID lattice over [-extent, extent]^2, row 0 at the top: (GRID, GRID)."""
         t = torch.linspace(-extent, extent, GRID)
@@ -363,6 +370,9 @@ def panel_data(run: LabRun, title: str, fresh: bool = False) -> "render.PanelDat
     status = f"step {run.step:,} | exact W1 {m.w1:.3f}"
     if m.modes is not None:
         status += f" | modes {m.modes}/{m.of} | high quality {m.high_quality:.0%}"
+    rho = run.tracking()
+    if rho is not None:  # claim 2: does the critic's curve rank the runs' moments as the exact W1 does?
+        status += f" | {'estimate' if s.objective != 'gan' else 'D loss'} vs W1: rho {rho:+.2f}"
     if run.finished:
         status += " | step cap reached"
     arrows_from, arrows_dir = run.generator_arrows()

@@ -1,9 +1,14 @@
-"""A visitor's Lab: up to three runs side by side, their time slices, caps and saved frames; and
-the process-wide table of workspaces, bounded, keyed by the visitor's session.
+"""A visitor's Lab: up to three runs side by side, their training thread, caps and saved frames;
+and the process-wide table of workspaces, bounded, keyed by the visitor's session.
 
-Models live here, not in `gr.State` (Gradio deep-copies state per event). A workspace is
-dropped when its page unloads, when it has been idle for IDLE_S, or when the table is full and
-it is the least recently used.
+Models live here, not in `gr.State` (Gradio deep-copies state per event). While Run is on, a
+workspace trains in a thread of its own, in slices of SLICE_S between which a refresh or a
+button takes the workspace; the page's refresh timer only draws, so the panels refresh at the
+timer's rate however slow the runs are, and training uses all the time drawing leaves. Each
+refresh keeps the thread going for KEEPALIVE_S more: a closed, hidden or disconnected page stops
+training within seconds even when no unload event arrives. A workspace is dropped when its page
+unloads, when it has been idle for IDLE_S, or when the table is full and it is the least
+recently used.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -27,12 +33,14 @@ MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently us
 IDLE_S = 15 * 60  # a workspace nobody has ticked for this long is dropped
 MAX_TRAIN_S = 10 * 60  # training seconds a workspace may spend in all (three runs together)
 TICK_S = 0.2  # the UI's timer: 5 refreshes a second (the issue's floor)
-# Each tick trains for what is left of TICK_S after the last refresh's render and the PNG
-# encoding + queue (about OVERHEAD_S), so training never pushes the refresh rate under 5/s and
-# uses all the time rendering does not; never less than MIN_TRAIN_S (runs must still move).
-# Overhead: encoding the three panels (render.png_bytes, ~15 ms here; Gradio's own encoding was
-# ~35 ms) and the queue.
+# A synchronous tick (Workspace.train() without the thread: the tests, bench phase 2) trains for
+# what is left of TICK_S after the last refresh's render and the PNG encoding + queue (about
+# OVERHEAD_S); never less than MIN_TRAIN_S (runs must still move).
 OVERHEAD_S, MIN_TRAIN_S = 0.03, 0.03
+# The training thread holds the workspace for SLICE_S at a time: a refresh waits at most that
+# long for it (the three runs' slices are ~10 ms each).
+SLICE_S = 0.03
+KEEPALIVE_S = 2.0  # the thread stops this long after the last refresh or Run: a gone page stops it
 # Train a workspace's three runs in three threads at once instead of in turn (WGAN_LAB_PARALLEL=1).
 # torch releases the GIL inside its kernels and the autograd engine: py-spy --gil found a Lab
 # run's thread holding the GIL in ~30 % of its training samples, so on a quiet 2-core machine
@@ -46,9 +54,15 @@ NOTE_S = 5.0  # a button's or a form's message stays in the status line this lon
 class Workspace:
     """Three LabRuns on the same data, seed and budget. Callers hold `lock` around every call."""
 
-    def __init__(self, settings: Optional[list[LabSettings]] = None, parallel: Optional[bool] = None):
+    def __init__(self, settings: Optional[list[LabSettings]] = None, parallel: Optional[bool] = None,
+                 yield_to: Optional[Callable[[], None]] = None):
         self.lock = threading.Lock()
         self.parallel = PARALLEL if parallel is None else parallel
+        # Called between slices: the server's drawing requests go first (jobs.Foreground.wait_idle).
+        self.yield_to = yield_to
+        self._thread: Optional[threading.Thread] = None
+        self._train_until = 0.0  # time.monotonic() after which the thread stops
+        self._waiting = 0  # callers queued for the lock: the thread steps aside for them
         self.runs = [LabRun(s) for s in (settings or list(PRESETS.values()))]
         self.trained_s = 0.0
         self.last_seen = time.time()
@@ -71,6 +85,54 @@ class Workspace:
     @property
     def out_of_time(self) -> bool:
         return self.trained_s >= MAX_TRAIN_S
+
+    @contextmanager
+    def held(self) -> Iterator["Workspace"]:
+        """The workspace's lock, taken ahead of the training thread (a plain Lock is not fair:
+        a thread that releases and re-takes it at once could starve a refresh)."""
+        with _WAITING_LOCK:
+            self._waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with _WAITING_LOCK:
+                self._waiting -= 1
+        try:
+            yield self
+        finally:
+            self.lock.release()
+
+    # --- the training thread (Run / Pause) ----------------------------------------------------
+    @property
+    def training(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and time.monotonic() < self._train_until
+
+    def keep_training(self, for_s: float = KEEPALIVE_S) -> None:
+        """Train in the background for the next `for_s` seconds (started if it is not running).
+        Each refresh calls this: training goes on while the page keeps asking for pictures."""
+        self._train_until = time.monotonic() + for_s
+        self.last_seen = time.time()
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._train_loop, daemon=True, name="lab-workspace")
+            self._thread.start()
+
+    def pause(self, wait: bool = False) -> None:
+        """Stop the training thread after its current slice (and wait for that with `wait`)."""
+        self._train_until = 0.0
+        thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _train_loop(self) -> None:
+        while time.monotonic() < self._train_until:
+            if self.yield_to is not None:
+                self.yield_to()
+            with self.lock:
+                if self.out_of_time or all(r.finished for r in self.runs):
+                    break
+                self.train(SLICE_S)
+            if self._waiting:  # let the refresh or button that waits take the lock first
+                time.sleep(0.002)
 
     def tick_budget(self) -> float:
         """Training seconds for one tick: what the refresh leaves of TICK_S."""
@@ -116,6 +178,7 @@ def _timed_steps(run: LabRun, n: int) -> tuple[int, float, float]:
     return k, time.perf_counter() - t, time.thread_time() - cpu
 
 
+_WAITING_LOCK = threading.Lock()  # guards Workspace._waiting (held for a counter's update)
 _POOL: Optional[ThreadPoolExecutor] = None
 _POOL_LOCK = threading.Lock()
 
@@ -130,12 +193,14 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class Workspaces:
-    """The bounded table of workspaces: session key -> Workspace."""
+    """The bounded table of workspaces: session key -> Workspace. A workspace that leaves the
+    table (unload, idle, evicted) stops training."""
 
-    def __init__(self, max_size: int = MAX_WORKSPACES):
+    def __init__(self, max_size: int = MAX_WORKSPACES, yield_to: Optional[Callable[[], None]] = None):
         self._lock = threading.Lock()
         self._items: OrderedDict[str, Workspace] = OrderedDict()
         self.max_size = max_size
+        self.yield_to = yield_to  # given to every workspace: see Workspace.yield_to
 
     def get(self, key: str, create: bool = True) -> Optional[Workspace]:
         if not key:
@@ -143,12 +208,12 @@ class Workspaces:
         now = time.time()
         with self._lock:
             for k in [k for k, w in self._items.items() if now - w.last_seen > IDLE_S]:
-                del self._items[k]
+                self._items.pop(k).pause()
             ws = self._items.get(key)
             if ws is None and create:
                 while len(self._items) >= self.max_size:
-                    self._items.popitem(last=False)
-                ws = self._items[key] = Workspace()
+                    self._items.popitem(last=False)[1].pause()
+                ws = self._items[key] = Workspace(yield_to=self.yield_to)
             if ws is not None:
                 self._items.move_to_end(key)
                 ws.last_seen = now
@@ -156,7 +221,9 @@ class Workspaces:
 
     def drop(self, key: str) -> None:
         with self._lock:
-            self._items.pop(key, None)
+            ws = self._items.pop(key, None)
+        if ws is not None:
+            ws.pause()
 
     def __len__(self) -> int:
         return len(self._items)

@@ -73,7 +73,7 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
         gr.Markdown("# WGAN digits\nDraw handwritten digits with Wasserstein GANs, or train one and watch it learn.")
         picker = build_generate_tab(demo, svc)
         build_train_tab(demo, svc, picker)
-        build_lab_tab(demo)
+        build_lab_tab(demo, yield_to=svc.jobs.foreground.wait_idle)
         build_compare_tab(demo, s.checkpoints_dir / "evidence")
 
         # hidden components behind /generate: its parameters are (model, label, seed, num)

@@ -1,8 +1,8 @@
 """The Lab tab: three 2-D runs side by side (layout and wiring; the logic is wgan_app.lab).
 
-Each visitor gets their own workspace of runs (wgan_app.lab.workspace), trained in short time
-slices by a `gr.Timer` only while Run is on and the page is visible, capped in time, and
-dropped when the page unloads. Every handler here is UI-only (private).
+Each visitor gets their own workspace of runs (wgan_app.lab.workspace), trained by its own thread
+while Run is on and the page keeps refreshing (a `gr.Timer`, which only draws), capped in time,
+and dropped when the page unloads. Every handler here is UI-only (private).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ INTRO = ("Three GANs learn the same 2-D data from the same seed. **Background**:
          "(orange = \"looks real\"), with iso-lines; **green**: real points; **pink**: generated; **arrows**: where "
          "the generator is pushed. Under each: the critic's loss, its W estimate and the **exact W1** "
          "(optimal assignment on 256 points; the pale line is what two real samples score), then the "
-         "critic's weights, its gradient norm per layer and, for WGAN-GP, ‖∇D(x̂)‖.")
+         "critic's weights, its gradient norm per layer and, for WGAN-GP, ‖∇D(x̂)‖. **rho** in a panel's "
+         "status line: how well the critic's curve ranks the run's moments as the exact W1 does, over the whole "
+         "run (Spearman; +1 = it tracks the distance, near 0 = it says nothing about it).")
 EXPLAIN = {
     "gan": "**GAN (BCE)** - its loss does not track quality: watch the curve wander while points move. "
            "Count the modes it covers against WGAN-GP's.",
@@ -43,15 +45,16 @@ LINES_TEXT = ("**Claim 1, the parallel lines.** Real data: the segment {0}×[0,1
               "discriminator is not yet confident.)")
 
 
-def build_lab_tab(demo: gr.Blocks) -> None:
-    """Lay out the Lab tab and wire it."""
-    spaces = lab.Workspaces()
+def build_lab_tab(demo: gr.Blocks, yield_to=None) -> None:
+    """Lay out the Lab tab and wire it. `yield_to()` is called between training slices (the
+    server's drawing requests go first: jobs.Foreground.wait_idle)."""
+    spaces = lab.Workspaces(yield_to=yield_to)
 
     def ws_for(request: gr.Request) -> lab.Workspace:
         return spaces.get(getattr(request, "session_hash", None) or "")
 
     def show(ws: lab.Workspace, fresh: bool = False):
-        with ws.lock:
+        with ws.held():
             panels = ws.panels(fresh=fresh)
             line = ws.note or ("training time used up: press Reset to start again" if ws.out_of_time else "")
         return (*map(_png_in_cache, panels), line)
@@ -67,14 +70,23 @@ def build_lab_tab(demo: gr.Blocks) -> None:
             line = f"replaying shipped runs, frame {frame % recs[0].n_frames + 1} of {recs[0].n_frames}"
             return (*[_png_in_cache(r.panel(frame)) for r in recs], line, frame + 1)
         ws = ws_for(request)
-        with ws.lock:
-            ws.train()
+        ws.keep_training()  # the thread trains while the page keeps asking; this only draws
         return (*show(ws), frame)
+
+    def run(request: gr.Request):
+        ws_for(request).keep_training()
+        return gr.Timer(active=True)
+
+    def pause(request: gr.Request):
+        ws = spaces.get(getattr(request, "session_hash", None) or "", create=False)
+        if ws is not None:
+            ws.pause()
+        return gr.Timer(active=False)
 
     @friendly
     def on_button(action: str, request: gr.Request):
         ws = ws_for(request)
-        with ws.lock:
+        with ws.held():
             {"critic": lab.critic_step_all, "generator": lab.generator_step_all, "reset": lab.reset_all}[action](ws)
         return show(ws, fresh=True)
 
@@ -82,7 +94,7 @@ def build_lab_tab(demo: gr.Blocks) -> None:
     def apply(index: int, dataset, seed, objective, optimizer, lr, n_critic, clip_value, lambda_gp, depth, width,
               batch_size, z_dim, batch_norm, request: gr.Request):
         ws = ws_for(request)
-        with ws.lock:
+        with ws.held():
             status = lab.apply_settings(ws, index, dataset, seed, objective=objective, optimizer=optimizer, lr=lr,
                                         n_critic=n_critic, clip_value=clip_value, lambda_gp=lambda_gp,
                                         depth=depth, width=width, batch_size=batch_size, z_dim=z_dim,
@@ -101,14 +113,14 @@ def build_lab_tab(demo: gr.Blocks) -> None:
     @friendly
     def set_data(dataset, seed, request: gr.Request):
         ws = ws_for(request)
-        with ws.lock:
+        with ws.held():
             return lab.set_data(ws, dataset, seed)
 
     @friendly
     def download(kind: str, request: gr.Request):
         ws = ws_for(request)
         path = Path(tempfile.mkdtemp(prefix="wgan-lab-")) / f"lab.{kind}"
-        with ws.lock:
+        with ws.held():
             return (lab.download_png if kind == "png" else lab.download_gif)(ws, path)
 
     @friendly
@@ -192,8 +204,8 @@ def build_lab_tab(demo: gr.Blocks) -> None:
     # --- wiring ---------------------------------------------------------------------------
     lab_pool = dict(concurrency_id="lab", concurrency_limit=4, **PRIVATE)  # never blocks Generate / Train
     outputs = [*images, status]
-    run_btn.click(lambda: gr.Timer(active=True), None, timer, **PRIVATE)
-    pause_btn.click(lambda: gr.Timer(active=False), None, timer, **PRIVATE)
+    run_btn.click(run, None, timer, **PRIVATE)
+    pause_btn.click(pause, None, timer, **PRIVATE)
     timer.tick(tick, [mode, frame], [*outputs, frame], show_progress="hidden", trigger_mode="once", **lab_pool)
     # Gradio injects gr.Request by annotation: one small named function per button, not a lambda.
     for btn, action in ((critic_btn, "critic"), (gen_btn, "generator"), (reset_btn, "reset")):
