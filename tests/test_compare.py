@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from wgan_app import compare
-from wgan_app.evidence import (MAX_STEP_ROWS, export_run, load_evidence, load_run, method_summaries, spearman,
+from wgan_app.evidence import (MAX_STEP_ROWS, export_run, final_markdown, load_evidence, load_run, method_summaries, spearman,
                                summary_markdown, thin_rows)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +84,20 @@ def test_the_fixture_evidence_loads():
         assert sum(r.final["classes"]) == r.final["num"] == 500
     assert load_evidence(FIXTURE) is runs, "read once, then served from memory"
     assert load_evidence(FIXTURE / "nothing-here") == []
+
+
+def test_final_table_ranks_methods_by_final_fid_and_filters_by_variant():
+    runs = load_evidence(FIXTURE)
+    table = final_markdown(runs).splitlines()
+    assert len(table) == 2 + len({r.method for r in runs})
+    fids = [float(line.split(" | ")[4].split()[0]) for line in table[2:]]
+    assert fids == sorted(fids)  # best first
+    gan = final_markdown(runs, variant="gan").splitlines()
+    assert len(gan) == 3 and gan[2].startswith("| gan fast | 0 |")
+    assert "| 0.00 |" in gan[2]  # the fixture's GAN drew one digit only: the rarest is missing
+    r = subprocess.run([sys.executable, "-m", "wgan_app.evidence", "--table", "--dest", str(FIXTURE)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == final_markdown(runs)
 
 
 def test_compare_view_data_shapes():

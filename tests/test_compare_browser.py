@@ -42,3 +42,27 @@ def test_compare_shows_curves_and_grids(tmp_path, acgan_ckpt, data_dir):
         page.locator("#compare-variants").get_by_label("gan", exact=True).uncheck()
         expect(fid_lines).to_have_count(1)
         expect(grids).to_have_count(1)
+
+
+def test_compare_shows_the_shipped_evidence(tmp_path, acgan_ckpt, data_dir):
+    """The folders the app ships (checkpoints/evidence): every default run draws, with its grids."""
+    from wgan_app import compare
+    from wgan_app.evidence import load_evidence
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "evidence"
+    runs = load_evidence(shipped)
+    assert len(runs) >= 24 and all(r.final and r.evals() and r.grids() for r in runs)
+    root = tmp_path / "app"
+    shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
+    shutil.copytree(shipped, root / "checkpoints" / "evidence")
+    variants, recipes, seeds = compare.options(runs)
+    shown = compare.select(runs, variants, recipes, seeds[:1])  # the tab's default: every method, the first seed
+    assert len({r.label for r in shown}) == len(shown) == 8
+    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Compare") as page:
+        fid_lines = page.locator("#compare-fid-time g.mark-line path")
+        expect(fid_lines.first).to_be_visible()
+        expect(fid_lines).to_have_count(len(shown))
+        grids = page.locator("#compare-grids img")
+        expect(grids).to_have_count(len(shown))
+        expect(page.locator("#compare-correlation")).to_contain_text("wgan")
+        page.screenshot(path=str(tmp_path / "compare-shipped.png"), full_page=True)

@@ -230,6 +230,33 @@ def summary_markdown(runs: list[RunEvidence]) -> str:
     return "\n".join(lines)
 
 
+def final_markdown(runs: list[RunEvidence], variant: Optional[str] = None) -> str:
+    """The shipped runs' final checkpoints per method over seeds (the README's and the model
+    cards' table): steps, 10,000-sample MNIST-FID mean [min, max], class entropy, the rarest
+    digit's share of its expected tenth on the worst seed, and Spearman(held-out W, FID)."""
+    by_method: dict[str, list[RunEvidence]] = {}
+    for r in runs:
+        if r.final and (variant is None or r.variant == variant):
+            by_method.setdefault(r.method, []).append(r)
+
+    def spread(vals: list[float], digits: int) -> str:
+        if len(vals) == 1:
+            return f"{vals[0]:.{digits}f}"
+        return f"{sum(vals) / len(vals):.{digits}f} [{min(vals):.{digits}f}, {max(vals):.{digits}f}]"
+
+    lines = ["| method | seeds | minutes | steps | MNIST-FID (final, 10k) | class entropy | rarest digit | "
+             "ρ(held-out W, FID) |", "|---|---|---|---|---|---|---|---|"]
+    for method, rs in sorted(by_method.items(), key=lambda kv: sum(r.final["fid"] for r in kv[1]) / len(kv[1])):
+        finals = [r.final for r in rs]
+        rarest = [min(f["classes"]) / (sum(f["classes"]) / len(f["classes"])) for f in finals if f.get("classes")]
+        rhos = [v for v in (r.summary().get("rho_heldout") for r in rs) if v is not None]
+        lines.append(f"| {method} | {','.join(str(r.seed) for r in sorted(rs, key=lambda r: r.seed))} | "
+                     f"{spread([f['minutes'] for f in finals], 1)} | {sum(f['step'] for f in finals) / len(finals):,.0f} | "
+                     f"{spread([f['fid'] for f in finals], 1)} | {spread([f['class_entropy'] for f in finals], 3)} | "
+                     f"{f'{min(rarest):.2f}' if rarest else '—'} | {spread(rhos, 2) if rhos else '—'} |")
+    return "\n".join(lines)
+
+
 # --- export ---------------------------------------------------------------------------------
 
 
@@ -317,11 +344,19 @@ def final_metrics(ckpt, num: int = FINAL_NUM, seed: int = 0) -> dict:
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m wgan_app.evidence",
                                 description="Copy finished runs into the shipped evidence format (Compare tab).")
-    p.add_argument("runs", nargs="+", help="run directories trained with --eval-every (and --grid-minutes)")
+    p.add_argument("runs", nargs="*", help="run directories trained with --eval-every (and --grid-minutes)")
+    p.add_argument("--table", action="store_true",
+                   help="print the final-checkpoint table of the evidence in --dest (README, model cards) instead")
+    p.add_argument("--variant", help="--table: only this variant's methods")
     p.add_argument("--dest", default=str(EVIDENCE_DIR), help="evidence folder (default checkpoints/evidence)")
     p.add_argument("--num", type=int, default=FINAL_NUM, help="samples to judge each final checkpoint on")
     p.add_argument("--overwrite", action="store_true", help="replace an evidence folder of the same name")
     args = p.parse_args(argv)
+    if args.table:
+        print(final_markdown(load_evidence(args.dest), args.variant))
+        return 0
+    if not args.runs:
+        p.error("give run directories to export, or --table")
     try:
         for run in args.runs:
             print(export_run(run, args.dest, num=args.num, overwrite=args.overwrite))
