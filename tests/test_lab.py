@@ -182,7 +182,7 @@ def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
         run.measure()
     rho = run.tracking()
     assert rho is not None and -1 <= rho <= 1
-    assert f"estimate vs W1: rho {rho:+.2f}" in panel_data(run, run_title(run.settings)).status
+    assert panel_data(run, run_title(run.settings)).note == f"rho(W estimate, W1) {rho:+.2f}"
 
 
 def test_shipped_recordings_load_replay_and_stay_small():
@@ -345,3 +345,11 @@ def test_panel_files_in_gradios_cache_are_bounded(monkeypatch, tmp_path):
     assert sorted(tmp_path.rglob("*.png")) == sorted(Path(p) for p in paths[-5:])
     again = lab_tab._png_in_cache(np.full((8, 8, 3), 7, np.uint8))  # an unchanged panel: the same file
     assert again == paths[7] and Path(again).exists() and len(list(tmp_path.rglob("*.png"))) == 5
+
+
+def test_the_lab_says_where_claim_3_was_measured_and_where_it_does_not_show():
+    from wgan_app.lab.toy import DATASETS
+    from wgan_app.ui.lab_tab import DATA_NOTES
+
+    assert set(DATA_NOTES) <= set(DATASETS) and all(DATASETS[k].is_mixture for k in DATA_NOTES)
+    assert "not" in DATA_NOTES["25gaussians"]  # the grid preset: the claim does not reproduce there

@@ -279,6 +279,7 @@ class PanelData:
     grad_norms: Sequence[float]  # per critic layer
     gp_norms: Optional[np.ndarray]  # ||grad D(x_hat)|| (B,), or None
     clip_value: Optional[float]  # marks on the weight histogram
+    note: str = ""  # under the curves, between the step labels: e.g. "rho(W estimate, W1) +0.85"
 
 
 def panel(p: PanelData) -> np.ndarray:
@@ -300,6 +301,10 @@ def panel(p: PanelData) -> np.ndarray:
     if not any(math.isfinite(v) for v in p.w_estimate):
         del curves["W estimate"]
     chart = line_chart(curves, title="")
+    if p.note:
+        im = Image.fromarray(chart)
+        text(im, ((PANEL_W - text_length(p.note)) / 2, chart.shape[0] - 12), p.note, (40, 40, 40))
+        chart = np.asarray(im)
 
     third = PANEL_W // 3
     c = p.clip_value

@@ -370,9 +370,8 @@ def panel_data(run: LabRun, title: str, fresh: bool = False) -> "render.PanelDat
     status = f"step {run.step:,} | exact W1 {m.w1:.3f}"
     if m.modes is not None:
         status += f" | modes {m.modes}/{m.of} | high quality {m.high_quality:.0%}"
-    rho = run.tracking()
-    if rho is not None:  # claim 2: does the critic's curve rank the runs' moments as the exact W1 does?
-        status += f" | {'estimate' if s.objective != 'gan' else 'D loss'} vs W1: rho {rho:+.2f}"
+    rho = run.tracking()  # claim 2: does the critic's curve rank the run's moments as the exact W1 does?
+    note = "" if rho is None else f"rho({'W estimate' if s.objective != 'gan' else 'D loss'}, W1) {rho:+.2f}"
     if run.finished:
         status += " | step cap reached"
     arrows_from, arrows_dir = run.generator_arrows()
@@ -383,7 +382,7 @@ def panel_data(run: LabRun, title: str, fresh: bool = False) -> "render.PanelDat
         w_estimate=h["wasserstein"], w1_steps=[x.step for x in run.measured], w1=[x.w1 for x in run.measured],
         w1_floor=run.w1_floor, status=status, weights=run.weights(), grad_norms=run.grad_norms(),
         gp_norms=run.penalty_grad_norms() if s.objective == "wgan-gp" else None,
-        clip_value=s.clip_value if s.objective == "wgan" else None)
+        clip_value=s.clip_value if s.objective == "wgan" else None, note=note)
 
 
 def run_title(s: LabSettings) -> str:
