@@ -2,7 +2,6 @@
 
 import os
 
-import torch
 
 from wgan_app import checkpoint as ck
 from wgan_app.config import ModelConfig
