@@ -231,9 +231,11 @@ def test_the_training_thread_trains_while_refreshed_yields_the_lock_and_stops_wh
     ws.pause(wait=True)
     assert not ws.training
     stopped = [r.step for r in ws.runs]
+    ws.keep_training()  # a refresh that was in flight when Pause was pressed: no restart
     time.sleep(0.1)
-    assert [r.step for r in ws.runs] == stopped
-    ws.keep_training(for_s=0.2)  # no refresh keeps it alive (a closed page): it stops on its own
+    assert [r.step for r in ws.runs] == stopped and not ws.training
+    ws.keep_training(for_s=0.2, resume=True)  # Run; then no refresh keeps it alive (a closed page)
+    # ... and it stops on its own
     ws._thread.join(30)
     assert not ws.training and not ws._thread.is_alive()
     table = Workspaces(max_size=1)

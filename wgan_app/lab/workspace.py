@@ -63,6 +63,7 @@ class Workspace:
         self._thread: Optional[threading.Thread] = None
         self._train_until = 0.0  # time.monotonic() after which the thread stops
         self._waiting = 0  # callers queued for the lock: the thread steps aside for them
+        self.paused = False  # Pause was pressed: refreshes no longer keep it training until Run
         self.runs = [LabRun(s) for s in (settings or list(PRESETS.values()))]
         self.trained_s = 0.0
         self.last_seen = time.time()
@@ -107,9 +108,14 @@ class Workspace:
     def training(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and time.monotonic() < self._train_until
 
-    def keep_training(self, for_s: float = KEEPALIVE_S) -> None:
+    def keep_training(self, for_s: float = KEEPALIVE_S, resume: bool = False) -> None:
         """Train in the background for the next `for_s` seconds (started if it is not running).
-        Each refresh calls this: training goes on while the page keeps asking for pictures."""
+        Each refresh calls this: training goes on while the page keeps asking for pictures. After
+        pause() only `resume` (the Run button) restarts it: a refresh still in flight when Pause
+        was pressed must not."""
+        if self.paused and not resume:
+            return
+        self.paused = False
         self._train_until = time.monotonic() + for_s
         self.last_seen = time.time()
         if self._thread is None or not self._thread.is_alive():
@@ -118,6 +124,7 @@ class Workspace:
 
     def pause(self, wait: bool = False) -> None:
         """Stop the training thread after its current slice (and wait for that with `wait`)."""
+        self.paused = True
         self._train_until = 0.0
         thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():

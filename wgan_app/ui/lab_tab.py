@@ -83,7 +83,7 @@ def build_lab_tab(demo: gr.Blocks, yield_to=None) -> None:
         return (*show(ws), frame)
 
     def run(request: gr.Request):
-        ws_for(request).keep_training()
+        ws_for(request).keep_training(resume=True)
         return gr.Timer(active=True)
 
     def pause(request: gr.Request):
