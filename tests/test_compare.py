@@ -100,6 +100,23 @@ def test_final_table_ranks_methods_by_final_fid_and_filters_by_variant():
     assert r.returncode == 0 and r.stdout.strip() == final_markdown(runs)
 
 
+def test_runs_of_two_budgets_keep_apart_in_labels_and_summaries(tmp_path):
+    import shutil
+
+    for name, minutes in (("a-5min", 5), ("b-20min", 20), ("c-20min", 20)):
+        shutil.copytree(FIXTURE / "gan-fast-s0-120steps", tmp_path / name)
+        cfg = json.loads((tmp_path / name / "config.json").read_text())
+        (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "max_minutes": minutes}))
+    runs = load_evidence(tmp_path)
+    assert sorted(r.label for r in runs) == ["gan fast s0 (5 min)", "gan fast s0 (b-20min)", "gan fast s0 (c-20min)"]
+    assert sorted(m["method"] for m in method_summaries(runs)) == ["gan fast (20 min)", "gan fast (5 min)"]
+    table = final_markdown(runs)
+    assert "| gan fast (5 min) | 0 |" in table and "| gan fast (20 min) | 0,0 |" in table
+    frame, _ = compare.fid_frames(runs)
+    assert frame["run"].nunique() == 3  # three curves, not one merged line
+    assert [r.label for r in load_evidence(FIXTURE)] == ["gan fast s0", "wgan-gp fast s0"]  # one budget: as before
+
+
 def test_compare_view_data_shapes():
     runs = load_evidence(FIXTURE)
     assert compare.options(runs) == (["gan", "wgan-gp"], ["fast"], [0])

@@ -60,6 +60,9 @@ class RunEvidence:
     config: dict
     rows: list[dict]
     final: dict = field(default_factory=dict)
+    # " (20 min)" when runs of another budget share this one's method and seed (load_evidence):
+    # without it their curves would merge under one label.
+    label_suffix: str = ""
 
     @property
     def variant(self) -> str:
@@ -83,8 +86,14 @@ class RunEvidence:
         return f"{self.variant} {self.recipe}"
 
     @property
+    def budget(self) -> str:
+        """What ended the run: '5 min' for --max-minutes, else '120 steps'."""
+        m = self.config.get("max_minutes")
+        return f"{m:g} min" if isinstance(m, (int, float)) else f"{self.config.get('iters', '?')} steps"
+
+    @property
     def label(self) -> str:
-        return f"{self.method} s{self.seed}"
+        return f"{self.method} s{self.seed}{self.label_suffix}"
 
     def step_rows(self) -> list[dict]:
         return [r for r in self.rows if "loss_d" in r]
@@ -170,8 +179,27 @@ def load_evidence(root: str | Path = EVIDENCE_DIR) -> list[RunEvidence]:
     key = str(root.resolve())
     if key not in _cache or _cache[key][0] != stamp:
         runs = [load_run(p) for p in folders]
+        _tell_budgets_apart(runs)
         _cache[key] = (stamp, sorted(runs, key=lambda r: (r.variant, r.recipe, r.seed, r.name)))
     return _cache[key][1]
+
+
+def _tell_budgets_apart(runs: list[RunEvidence]) -> None:
+    """Give runs that share a label their budget in it, and their folder name if that is not enough."""
+    for suffix in (lambda r: f" ({r.budget})", lambda r: f" ({r.name})"):
+        by_label: dict[str, list[RunEvidence]] = {}
+        for r in runs:
+            by_label.setdefault(r.label, []).append(r)
+        for same in by_label.values():
+            if len(same) > 1:
+                for r in same:
+                    r.label_suffix = suffix(r)
+
+
+def _group(r: RunEvidence, runs: list[RunEvidence]) -> str:
+    """The unit the summaries average seeds over: the method, and its budget when the set mixes budgets."""
+    mixed = len({x.budget for x in runs}) > 1
+    return f"{r.method} ({r.budget})" if mixed else r.method
 
 
 # --- summaries (bench_compare, README) --------------------------------------------------------
@@ -184,7 +212,7 @@ def method_summaries(runs: list[RunEvidence]) -> list[dict]:
     for r in runs:
         s = r.summary()
         if s["evaluations"]:
-            by_method.setdefault(r.method, []).append(s)
+            by_method.setdefault(_group(r, runs), []).append(s)
     out = []
     for method, ss in by_method.items():
         row = {"method": method, "seeds": sorted(s["seed"] for s in ss)}
@@ -237,7 +265,7 @@ def final_markdown(runs: list[RunEvidence], variant: Optional[str] = None) -> st
     by_method: dict[str, list[RunEvidence]] = {}
     for r in runs:
         if r.final and (variant is None or r.variant == variant):
-            by_method.setdefault(r.method, []).append(r)
+            by_method.setdefault(_group(r, runs), []).append(r)
 
     def spread(vals: list[float], digits: int) -> str:
         if len(vals) == 1:
