@@ -98,6 +98,9 @@ def test_final_table_ranks_methods_by_final_fid_and_filters_by_variant():
     r = subprocess.run([sys.executable, "-m", "wgan_app.evidence", "--table", "--dest", str(FIXTURE)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.strip() == final_markdown(runs)
+    empty = subprocess.run([sys.executable, "-m", "wgan_app.evidence", "--table", "--dest", str(FIXTURE / "none")],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert empty.returncode == 2 and "no exported runs under" in empty.stderr and not empty.stdout
 
 
 def test_runs_of_two_budgets_keep_apart_in_labels_and_summaries(tmp_path):

@@ -381,7 +381,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace an evidence folder of the same name")
     args = p.parse_args(argv)
     if args.table:
-        print(final_markdown(load_evidence(args.dest), args.variant))
+        runs = [r for r in load_evidence(args.dest) if r.final and args.variant in (None, r.variant)]
+        if not runs:
+            print(f"wgan_app.evidence: error: no exported runs{f' of {args.variant}' if args.variant else ''} "
+                  f"under {args.dest}; export some first (see --help)", file=sys.stderr)
+            return 2
+        print(final_markdown(runs))
         return 0
     if not args.runs:
         p.error("give run directories to export, or --table")

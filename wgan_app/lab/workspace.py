@@ -33,7 +33,8 @@ MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently us
 IDLE_S = 15 * 60  # a workspace nobody has ticked for this long is dropped
 MAX_TRAIN_S = 10 * 60  # training seconds a workspace may spend in all (three runs together)
 TICK_S = 0.2  # the UI's timer: 5 refreshes a second (the floor)
-# A synchronous tick (Workspace.train() without the thread: the tests, bench phase 2) trains for
+# Workspace.train() called directly, without a budget (not the Lab's own path since training moved to
+# the thread, which trains in SLICE_S slices) trains for
 # what is left of TICK_S after the last refresh's render and the PNG encoding + queue (about
 # OVERHEAD_S); never less than MIN_TRAIN_S (runs must still move).
 OVERHEAD_S, MIN_TRAIN_S = 0.03, 0.03
