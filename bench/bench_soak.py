@@ -12,6 +12,13 @@ Part 2, load: `python app.py` serves the shipped acgan model (a random one of th
 none is shipped) and trains the UI's default run; `--clients` gradio_client clients each make
 `--calls` one-digit /generate calls. Prints p50/p95 latency, failures, and training steps/s
 before and under the load. Target: p95 <= 1 s for 16 clients x 50 calls on a 2-core CPU.
+
+By default the clients are threads of this process, on the server's cores: the worst case, since
+16 gradio_clients polling their queues cost about as much CPU as the server. On a Space the
+visitors are elsewhere; to measure that on one bigger machine, pin the server to two cores and
+put the clients in their own processes on the others:
+
+    python bench/bench_soak.py --skip kills --server-cpus 0,1 --client-procs --client-cpus 2-15
 """
 
 from __future__ import annotations
@@ -85,7 +92,86 @@ def soak_kills(data_dir: str, kills: int, save_every: int, seed: int) -> dict:
             "failures": failures}
 
 
-def soak_load(data_dir: str, clients: int, calls: int, recipe: str) -> dict:
+def cpu_list(text: str | None) -> set[int] | None:
+    """"0,1" or "2-15" or "0,4-7" -> a set of CPU numbers (None: no pinning)."""
+    if not text:
+        return None
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a CPU list; write it like 0,1 or 2-15") from None
+    missing = cpus - os.sched_getaffinity(0)
+    if not cpus or missing:
+        raise argparse.ArgumentTypeError(f"CPUs {sorted(missing) or text} are not available here; "
+                                         f"this machine offers {sorted(os.sched_getaffinity(0))}")
+    return cpus
+
+
+class HttpClient:
+    """/generate over plain HTTP, as a script with curl would call it: POST the call, read the answer
+    from its event stream, GET the PNG. Costs the client far less CPU than gradio_client, whose
+    stream reader polls every 50 ms."""
+
+    def __init__(self, url: str):
+        import httpx
+
+        self.url, self.http = url, httpx.Client(timeout=60)
+
+    def predict(self, label: int, seed: int, num: int, api_name: str) -> None:
+        call = self.url + "gradio_api/call" + api_name
+        event = self.http.post(call, json={"data": ["", label, seed, num]}).raise_for_status().json()["event_id"]
+        with self.http.stream("GET", f"{call}/{event}") as r:
+            kind, data = None, None
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind in ("complete", "error"):
+                    data = line[5:].strip()
+                    break
+        if kind != "complete":
+            raise RuntimeError(f"/generate answered {kind}: {data}")
+        png = self.http.get(json.loads(data)[0]["url"]).raise_for_status().content
+        if not png.startswith(b"\x89PNG"):
+            raise RuntimeError("/generate's image is not a PNG")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def client_calls(url: str, i: int, calls: int, start, cpus: set[int] | None, kind: str, out) -> None:
+    """One visitor: `calls` one-digit /generate calls once `start` (a barrier) lets every client go.
+
+    Puts (latencies in s, failure strings) on `out`. Runs as a thread or as its own process.
+    """
+    from gradio_client import Client
+
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    c = Client(url, verbose=False) if kind == "gradio_client" else HttpClient(url)
+    c.predict(label=7, seed=0, num=1, api_name="/generate")  # warm-up: connection, first PNG
+    lat, failures = [], []
+    start.wait()
+    for k in range(calls):
+        t = time.perf_counter()
+        try:
+            c.predict(label=k % 10, seed=1000 * i + k, num=1, api_name="/generate")
+        except Exception as e:
+            failures.append(f"{type(e).__name__}: {str(e)[:120]}")
+            continue
+        lat.append(time.perf_counter() - t)
+    c.close()
+    out.put((lat, failures))
+
+
+def soak_load(data_dir: str, clients: int, calls: int, recipe: str, server_cpus: set[int] | None = None,
+              client_procs: bool = False, client_cpus: set[int] | None = None,
+              client_kind: str = "gradio_client") -> dict:
+    import multiprocessing as mp
+    import queue
+
     from gradio_client import Client
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_soak-"))
@@ -96,8 +182,11 @@ def soak_load(data_dir: str, clients: int, calls: int, recipe: str) -> dict:
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "WGAN_APP_CHECKPOINTS": str(ckpts),
            "WGAN_APP_RUNS_DIR": str(tmp / "runs"), "WGAN_APP_DATA_DIR": data_dir, "HF_HUB_OFFLINE": "1"}
+    if server_cpus:  # the server's threads follow its cores, not the machine's
+        env["OMP_NUM_THREADS"] = str(len(server_cpus))
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_ready(url, proc)
@@ -110,33 +199,30 @@ def soak_load(data_dir: str, clients: int, calls: int, recipe: str) -> dict:
         s1, t1 = admin.predict(api_name="/train_status")["step"], time.perf_counter()
         quiet_rate = (s1 - s0) / (t1 - t0)
 
-        conns = [Client(url, verbose=False) for _ in range(clients)]
-        for c in conns:
-            c.predict(label=7, seed=0, num=1, api_name="/generate")
-        lat, failures, lock = [], [], threading.Lock()
-
-        def work(i: int, c) -> None:
-            for k in range(calls):
-                t = time.perf_counter()
-                try:
-                    c.predict(label=k % 10, seed=1000 * i + k, num=1, api_name="/generate")
-                except Exception as e:
-                    with lock:
-                        failures.append(f"{type(e).__name__}: {str(e)[:120]}")
-                    continue
-                with lock:
-                    lat.append(time.perf_counter() - t)
-
+        # The clients connect and warm up first; the barrier's last party (this process) starts the clock.
+        if client_procs:
+            ctx = mp.get_context("spawn")
+            start, out = ctx.Barrier(clients + 1), ctx.Queue()
+            workers = [ctx.Process(target=client_calls, args=(url, i, calls, start, client_cpus, client_kind, out))
+                       for i in range(clients)]
+        else:
+            start, out = threading.Barrier(clients + 1), queue.Queue()
+            workers = [threading.Thread(target=client_calls, args=(url, i, calls, start, None, client_kind, out))
+                       for i in range(clients)]
+        for w in workers:
+            w.start()
+        start.wait(timeout=300)
         s0, t0 = admin.predict(api_name="/train_status")["step"], time.perf_counter()
-        threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(conns)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        lat, failures = [], []
+        for _ in workers:
+            got_lat, got_failures = out.get(timeout=1800)
+            lat += got_lat
+            failures += got_failures
         s1, t1 = admin.predict(api_name="/train_status")["step"], time.perf_counter()
+        for w in workers:
+            w.join()
         status = admin.predict(api_name="/train_status")
-        for c in [admin, *conns]:
-            c.close()
+        admin.close()
     finally:
         proc.terminate()
         try:
@@ -146,6 +232,10 @@ def soak_load(data_dir: str, clients: int, calls: int, recipe: str) -> dict:
     return {"clients": clients, "calls_per_client": calls, **percentiles(lat), "failures": len(failures),
             "failure_examples": failures[:3], "requests_per_s": round(len(lat) / (t1 - t0), 1),
             "train_state": status["state"], "train_recipe": recipe,
+            "server_cpus": sorted(server_cpus) if server_cpus else "all",
+            "client": client_kind,
+            "clients_as": f"processes on cpus {sorted(client_cpus) if client_cpus else 'all'}" if client_procs
+            else "threads of the bench, on the server's cores",
             "train_steps_per_s_quiet": round(quiet_rate, 2), "train_steps_per_s_under_load": round((s1 - s0) / (t1 - t0), 2)}
 
 
@@ -158,9 +248,17 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=50)
     ap.add_argument("--recipe", default="fast", choices=("fast", "paper"), help="of the server's training run")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--server-cpus", type=cpu_list, help="pin the load part's server to these CPUs, e.g. 0,1 (default: all)")
+    ap.add_argument("--client-procs", action="store_true",
+                    help="run each client in its own process instead of a thread of this one")
+    ap.add_argument("--client", default="gradio_client", choices=("gradio_client", "http"),
+                    help="how each client calls /generate: gradio_client, or plain HTTP (less client CPU)")
+    ap.add_argument("--client-cpus", type=cpu_list, help="with --client-procs, pin the clients to these CPUs, e.g. 2-15")
     ap.add_argument("--skip", choices=("kills", "load"), help="run only the other part")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    if args.client_cpus and not args.client_procs:
+        ap.error("--client-cpus pins client processes; add --client-procs")
 
     from wgan_app.train import cpu_name
 
@@ -171,8 +269,9 @@ def main() -> int:
               f"(mean {r['steps_lost_mean']}, --save-every {r['save_every']}), failures {r['failures'] or 0}",
               flush=True)
     if args.skip != "load":
-        results["load"] = r = soak_load(args.data_dir, args.clients, args.calls, args.recipe)
-        print(f"load: {r['clients']} clients x {r['calls_per_client']} one-digit /generate calls during "
+        results["load"] = r = soak_load(args.data_dir, args.clients, args.calls, args.recipe,
+                                        args.server_cpus, args.client_procs, args.client_cpus, args.client)
+        print(f"load: {r['clients']} {r['client']} clients ({r['clients_as']}) x {r['calls_per_client']} one-digit /generate calls during "
               f"{args.recipe}-recipe training: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms (target <= 1000), "
               f"failures {r['failures']}; training {r['train_steps_per_s_quiet']} steps/s quiet, "
               f"{r['train_steps_per_s_under_load']} under load", flush=True)

@@ -23,13 +23,13 @@ import torch  # noqa: E402
 
 from wgan_app.config import TrainConfig  # noqa: E402
 from wgan_app.sampler import Sampler  # noqa: E402
-from wgan_app.train import DoneEvent, StepEvent, train  # noqa: E402
+from wgan_app.train import DoneEvent, StepEvent, resolve_device, train  # noqa: E402
 
 
 def bench_variant(variant: str, recipe: str, args, tmp: Path) -> dict:
     cfg = TrainConfig(variant=variant, recipe=recipe, data_dir=args.data_dir, iters=args.steps,
                       batch_size=args.batch_size, run_dir=str(tmp / f"{variant}-{recipe}"), log_every=args.steps // 4,
-                      sample_every=0, save_every=0,
+                      sample_every=0, save_every=0, deterministic=args.deterministic,
                       **({"critic_warmup": False} if variant == "wgan" else {}))
     windows, ckpt = [], None
     for ev in train(cfg):
@@ -48,7 +48,8 @@ def bench_variant(variant: str, recipe: str, args, tmp: Path) -> dict:
 
     return {"variant": variant, "recipe": recipe, "batch_size": cfg.batch_size, "n_critic": cfg.n_critic,
             "generator_steps_per_s": round(g_rate, 3), "critic_steps_per_s": round(g_rate * cfg.n_critic, 2),
-            "sample_images_per_s": round(img_rate, 1), "threads": torch.get_num_threads(), "cpu": cpu_name()}
+            "sample_images_per_s": round(img_rate, 1), "threads": torch.get_num_threads(), "cpu": cpu_name(),
+            "device": str(resolve_device(cfg.device)), "deterministic": cfg.deterministic}
 
 
 def main() -> None:
@@ -58,6 +59,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--variants", default="acgan,wgan-gp,wgan,gan")
     p.add_argument("--recipes", default="fast,paper")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
+                   help="deterministic CUDA kernels, as training uses by default (no effect on a CPU)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for v in args.variants.split(","):

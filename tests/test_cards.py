@@ -12,8 +12,11 @@ def test_card_states_the_grid_layout_and_the_runs_own_hardware(acgan_ckpt, wgan_
     shipped = model_card(ckpt, name="acgan-mnist", command="python app.py --train", metrics={"fid": 1.0, "num": 10})
     for text in (hub, shipped):
         assert "one row per class" in text and "one class per column" not in text
-        hw = ckpt.meta["hardware"]
-        assert f"{hw['threads']} threads of a {hw['cpu_count']}-core {hw['name']} CPU (no GPU)" in text
+        hw = ckpt.meta["hardware"]  # the fixture trained on this machine: CUDA where there is a GPU
+        if hw["device"] == "cuda":
+            assert f"an {hw['name']} GPU" in text and "(no GPU)" not in text
+        else:
+            assert f"{hw['threads']} threads of a {hw['cpu_count']}-core {hw['name']} CPU (no GPU)" in text
         assert f"for {ckpt.step} generator steps in " in text  # the run's recorded training time
     assert "hf://alice/digits" in hub and "## Reproduce" not in hub
     assert "checkpoints/acgan-mnist" in shipped and "## Reproduce" in shipped and "python app.py --train" in shipped

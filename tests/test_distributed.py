@@ -24,7 +24,9 @@ from wgan_app.dist import state_checksum
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--g-width", 8, "--d-width", 8, "--d-layers", 2, "--g-refine", 0, "--z-dim", 16, "--batch-size", 16]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+# On CPU even where there is a GPU: two ranks on a one-GPU machine would be refused (one GPU per rank).
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+       "CUDA_VISIBLE_DEVICES": ""}
 # torchrun by module: the venv's `torchrun` script beside sys.executable runs the same code.
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 

@@ -2,6 +2,7 @@
 statistics averaged over the phase, eager setup, and a Trainer that knows no dataset."""
 
 import json
+import os
 import random
 
 import pytest
@@ -12,7 +13,8 @@ from wgan_app import losses
 from wgan_app.config import TrainConfig
 from wgan_app.errors import UserError
 from wgan_app.objectives import VARIANTS, WGANGP, build_objective
-from wgan_app.train import DoneEvent, StepEvent, train
+from wgan_app.checkpoint import load_training_state
+from wgan_app.train import DoneEvent, StepEvent, build_trainer, resolve_device, train, use_deterministic_kernels
 from wgan_app.trainer import Trainer
 
 TINY = dict(batch_size=16, g_width=8, d_width=8, z_dim=16, log_every=1, sample_every=0, save_every=0)
@@ -102,8 +104,42 @@ def test_checkpoints_record_hardware_and_training_time(tmp_path, data_dir):
     done = list(train(TrainConfig(variant="wgan-gp", data_dir=str(data_dir), iters=2,
                                   run_dir=str(tmp_path / "r"), **TINY)))[-1]
     meta = json.loads((done.checkpoint / "config.json").read_text())
-    assert meta["hardware"]["device"] == "cpu" and meta["hardware"]["threads"] == torch.get_num_threads()
+    assert meta["hardware"]["device"] == resolve_device("auto").type  # CUDA where there is a GPU
+    assert meta["hardware"]["threads"] == torch.get_num_threads()
     assert meta["train_seconds"] > 0 and meta["train_config"]["lr"] == TrainConfig(variant="wgan-gp").lr
+
+
+def test_a_checkpoint_from_another_kind_of_device_resumes_with_a_noise_seed_drawn_from_it(tmp_path, data_dir):
+    """A CPU generator's state cannot be restored into a CUDA one (5,056 bytes against 16), and back."""
+    cfg = TrainConfig(variant="wgan-gp", data_dir=str(data_dir), iters=2, run_dir=str(tmp_path / "r"), **TINY)
+    st = load_training_state(list(train(cfg))[-1].checkpoint)
+    same = build_trainer(cfg.replace(run_dir=str(tmp_path / "same")))
+    same.state.load_state_dict(st)
+    assert not same.state.noise_reseeded
+    # the state of the other kind of generator: a CUDA one's 16 bytes here, a CPU one's on a GPU machine
+    other = torch.Generator().get_state() if same.device.type == "cuda" else torch.arange(16, dtype=torch.uint8)
+    other_kind = {**st, "rng_noise": other}
+    a, b = (build_trainer(cfg.replace(run_dir=str(tmp_path / n))) for n in ("a", "b"))
+    for t in (a, b):
+        t.state.load_state_dict(other_kind)
+        assert t.state.noise_reseeded and t.state.step == 2
+    assert torch.equal(a.noise(8)[0], b.noise(8)[0])  # the same checkpoint resumes the same way
+    assert not torch.equal(a.noise(8)[0], same.noise(8)[0])
+    assert set(a.step()) >= {"loss_d", "loss_g"}
+
+
+def test_deterministic_kernels_switch_on_and_off(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        use_deterministic_kernels(True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8" and not torch.backends.cudnn.benchmark
+        use_deterministic_kernels(False)
+        assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+    finally:
+        use_deterministic_kernels(False)
+    with pytest.raises(UserError, match="deterministic"):
+        TrainConfig(variant="gan", deterministic="yes")
 
 
 # --- the Trainer knows no dataset: the same code fits a 2-D mixture with MLPs ------------------

@@ -97,7 +97,7 @@ def test_linear_lr_decay_schedule():
 def test_shipped_generator_has_recalibrated_batch_norm(tmp_path, data_dir):
     """model.safetensors holds the EMA weights with BN statistics measured on the EMA net itself."""
     from wgan_app.checkpoint import load_checkpoint, load_training_state
-    from wgan_app.train import recalibrated
+    from wgan_app.train import recalibrated, resolve_device
 
     cfg = TrainConfig(variant="acgan", data_dir=str(data_dir), iters=3, run_dir=str(tmp_path / "r"), **TINY)
     done = list(train(cfg))[-1]
@@ -108,10 +108,11 @@ def test_shipped_generator_has_recalibrated_batch_norm(tmp_path, data_dir):
     assert not torch.allclose(ck.generator_state["net.1.running_mean"], st["G_ema"]["net.1.running_mean"])
     from wgan_app.models import Generator
 
-    G = Generator(cfg.model)
+    device = resolve_device(cfg.device)  # the run's: CUDA where there is a GPU
+    G = Generator(cfg.model).to(device)
     G.load_state_dict(st["G_ema"])
-    again = recalibrated(G, cfg, torch.device("cpu")).state_dict()
-    assert torch.equal(again["net.1.running_mean"], ck.generator_state["net.1.running_mean"])  # deterministic
+    again = recalibrated(G, cfg, device).state_dict()
+    assert torch.equal(again["net.1.running_mean"].cpu(), ck.generator_state["net.1.running_mean"])  # deterministic
 
 
 def test_written_files_get_the_modes_a_plain_open_would(tmp_path, data_dir):

@@ -173,6 +173,10 @@ def _train(args: argparse.Namespace, group, where: dict) -> int:
               f"{' or '.join(x for x in (steps, limit) if x)}"
               f"{f', from step {trainer.step_count}' if trainer.step_count else ''}; run directory {cfg.run_dir}",
               file=sys.stderr)
+        if trainer.state.noise_reseeded:
+            print(f"app.py: note: this run was saved on another kind of device than {trainer.device.type}; it goes on "
+                  "with noise drawn from a seed taken from the saved state, so from here it is not bit-identical "
+                  "to an uninterrupted run", file=sys.stderr)
         return _consume(trainer.run(should_stop=stop.is_set), cfg, trainer.step_count)
     finally:
         signal.signal(signal.SIGINT, previous)

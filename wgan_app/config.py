@@ -122,6 +122,8 @@ class TrainConfig:
     seed: int = _f(0, "random seed (training: init, data order, noise; sampling: the latents)")
     device: str = _f("auto", "auto | cpu | cuda")
     amp: bool = _f(False, "bf16 autocast on CUDA (the gradient penalty stays fp32)")
+    deterministic: bool = _f(True, "on CUDA, deterministic kernels, so a run and its resumes are bit-exact "
+                                   "(--no-deterministic: a little faster, runs differ in the last bits)")
     max_minutes: Optional[float] = _f(None, "stop cleanly, with a checkpoint, after this many minutes")
     log_every: int = _f(10, "log running averages to metrics.jsonl every N steps")
     sample_every: int = _f(250, "save a sample grid from fixed noise every N steps (0 = only at the end)")
@@ -254,7 +256,7 @@ class TrainConfig:
         if self.max_minutes is not None:
             _check_float("max_minutes", self.max_minutes, lo=0, hi=1e6, lo_open=True)
         self.grid_marks  # parses and checks --grid-minutes
-        for name in ("critic_warmup", "amp", "tensorboard"):
+        for name in ("critic_warmup", "amp", "deterministic", "tensorboard"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise UserError(f"{flag(name)} must be true or false, got {value!r}")

@@ -44,6 +44,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def use_deterministic_kernels(on: bool) -> None:
+    """CUDA's fastest kernels are not all deterministic (the embedding's backward adds with atomics,
+    cuDNN may pick a different algorithm per run), so two runs of one config, or a run and its resume,
+    drift apart in the last bits within a few steps. With `on`, PyTorch uses deterministic ones;
+    cuBLAS needs its workspace fixed for that, before its first call in this process."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)  # warn, not fail, for an op without one
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = on, False
+
+
 def hardware(device: torch.device) -> dict:
     """What a run trained on, recorded in its checkpoints for the model card."""
     if device.type == "cuda":
@@ -85,6 +96,8 @@ def build_trainer(cfg: TrainConfig, resume: bool = False, group: Optional[Local]
                             "or --device cpu")
         device = torch.device("cuda", group.local_rank)
         torch.cuda.set_device(device)
+    if device.type == "cuda":
+        use_deterministic_kernels(cfg.deterministic)
     group.check_batch(cfg.batch_size)
 
     def load(download: bool = True):
@@ -143,7 +156,7 @@ def build_trainer(cfg: TrainConfig, resume: bool = False, group: Optional[Local]
         facts["processes"] = group.world
     return Trainer(cfg, G, D, build_objective(cfg), data, device, run_dir=run, render=render, evaluate=evaluate,
                    checkpoint_config=lambda step, elapsed: checkpoint_config(
-                       cfg.model, step, ema=cfg.ema > 0, train=cfg, hardware=facts, train_seconds=round(elapsed, 1)),
+                       cfg.model, step, ema=cfg.ema > 0, train=cfg, hardware=facts, train_seconds=round(elapsed, 3)),
                    resume_from=state, group=group, grid_minutes=cfg.grid_marks)
 
 

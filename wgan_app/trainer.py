@@ -28,6 +28,7 @@ often (a fast recipe does more steps a minute) are not charged for being watched
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
 from contextlib import nullcontext
@@ -178,6 +179,7 @@ class TrainState:
     rng_noise: torch.Generator  # z, fake labels, penalty eps
     step: int = 0
     elapsed: float = 0.0  # seconds of training before the current segment
+    noise_reseeded: bool = False  # resumed on another kind of device than the checkpoint's: see load_state_dict
 
     def state_dict(self) -> dict:
         st = {"G": self.G.state_dict(), "D": self.D.state_dict(),
@@ -196,7 +198,16 @@ class TrainState:
         self.opt_g.load_state_dict(st["opt_g"])
         self.opt_d.load_state_dict(st["opt_d"])
         self.rng_data.set_state(st["rng_data"])
-        self.rng_noise.set_state(st["rng_noise"].to(self.rng_noise.get_state().device))
+        saved, here = st["rng_noise"], self.rng_noise.get_state()
+        if saved.numel() == here.numel():
+            self.rng_noise.set_state(saved.to(here.device))
+        else:
+            # Saved on another kind of device (a CPU generator's state is 5,056 bytes, a CUDA one's
+            # 16): it cannot be restored here. Continue from a seed drawn from the saved state, so
+            # the same checkpoint resumes the same way on this device; the noise stream, and so
+            # the weights, then differ from an uninterrupted run on the original device.
+            self.rng_noise.manual_seed(int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little"))
+            self.noise_reseeded = True
         self.step, self.elapsed = int(st["step"]), float(st["elapsed"])
 
 
