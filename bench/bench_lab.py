@@ -16,6 +16,7 @@ new picture (the issue's "updates in the browser"), and each run's steps per wal
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,7 +77,11 @@ def main() -> None:
     for run, k, s, n in zip(ws.runs, steps, spent, live):
         print(f"| {run.settings.objective} | {run.settings.n_critic} | {k / s:.0f} | "
               f"{k * run.settings.n_critic / s:.0f} | {n / wall:.0f} |")
-    print(f"\nlive: {ticks / wall:.1f} refreshes/s at a {TICK_S:g} s timer ({render_s / ticks * 1e3:.0f} ms to measure, "
+    # The target's arithmetic: a run at r steps/s of its own time needs 200 / r of a core for 200 steps/s.
+    need = sum(200 * s / k for k, s in zip(steps, spent))
+    print(f"\ncores of training time for 200 steps/s in every run at once: {need:.2f} "
+          f"(before any drawing, the web server or a browser; this machine has {os.cpu_count()})")
+    print(f"live: {ticks / wall:.1f} refreshes/s at a {TICK_S:g} s timer ({render_s / ticks * 1e3:.0f} ms to measure, "
           "draw and encode the three panels; the training thread has the workspace the rest of the time)")
     if args.browser:
         print(f"in the browser: panels updated {' / '.join(f'{r:.1f}' for r in refreshes)} times/s, "
