@@ -129,10 +129,12 @@ def test_a_checkpoint_from_another_kind_of_device_resumes_with_a_noise_seed_draw
 
 
 def test_deterministic_kernels_switch_on_and_off(monkeypatch):
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "")  # recorded, so the test's value goes again afterwards
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
     try:
         use_deterministic_kernels(True)
         assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert not torch.utils.deterministic.fill_uninitialized_memory  # no NaN fill of every empty()
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8" and not torch.backends.cudnn.benchmark
         use_deterministic_kernels(False)
         assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic

@@ -45,13 +45,19 @@ def resolve_device(name: str) -> torch.device:
 
 
 def use_deterministic_kernels(on: bool) -> None:
-    """CUDA's fastest kernels are not all deterministic (the embedding's backward adds with atomics,
-    cuDNN may pick a different algorithm per run), so two runs of one config, or a run and its resume,
-    drift apart in the last bits within a few steps. With `on`, PyTorch uses deterministic ones;
-    cuBLAS needs its workspace fixed for that, before its first call in this process."""
+    """CUDA's fastest kernels are not all deterministic (atomic adds in some backward passes, such as
+    the embedding's; cuDNN may pick another algorithm per run), so two runs of one config, or a run
+    and its resume, drift apart in the last bits within a few steps. With `on`, PyTorch uses
+    deterministic ones. The switch is process-wide: in the web server it stays as the last training
+    job set it, which costs Generate and the Lab nothing measurable (they run no such kernels).
+
+    cuBLAS needs a fixed workspace for determinism, read when a thread first uses it: `app.py`
+    sets CUBLAS_WORKSPACE_CONFIG at start-up, and this sets it too for callers that did not."""
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(on, warn_only=True)  # warn, not fail, for an op without one
+    # ...but not its debugging aid, which fills every torch.empty() with NaN, CPU tensors included
+    torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = on, False
 
 
