@@ -10,10 +10,10 @@ import torch
 import torch.nn as nn
 
 from wgan_app import losses
+from wgan_app.checkpoint import load_training_state
 from wgan_app.config import TrainConfig
 from wgan_app.errors import UserError
 from wgan_app.objectives import VARIANTS, WGANGP, build_objective
-from wgan_app.checkpoint import load_training_state
 from wgan_app.train import DoneEvent, StepEvent, build_trainer, resolve_device, train, use_deterministic_kernels
 from wgan_app.trainer import Trainer
 

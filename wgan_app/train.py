@@ -49,7 +49,7 @@ def use_deterministic_kernels(on: bool) -> None:
     the embedding's; cuDNN may pick another algorithm per run), so two runs of one config, or a run
     and its resume, drift apart in the last bits within a few steps. With `on`, PyTorch uses
     deterministic ones. The switch is process-wide: in the web server it stays as the last training
-    job set it, which costs Generate and the Lab nothing measurable (they run no such kernels).
+    job set it, also for Generate's forward passes and the Lab's CPU nets.
 
     cuBLAS needs a fixed workspace for determinism, read when a thread first uses it: `app.py`
     sets CUBLAS_WORKSPACE_CONFIG at start-up, and this sets it too for callers that did not."""
