@@ -1,13 +1,10 @@
 """wgan_app entry point: `python app.py` starts the web UI; --train / --sample / --eval /
---push-to-hub run headless. Importing this module does nothing heavy."""
+--push-to-hub run headless. Importing this module does nothing heavy. (Installed, the same
+command is `wgan-app`.)"""
 
-import os
 import sys
 
-from wgan_app.cli import main
+from wgan_app.cli import console
 
 if __name__ == "__main__":
-    # Deterministic cuBLAS (training's default on CUDA) needs this before any thread first uses
-    # cuBLAS, and the web server may draw digits on the GPU before its first training job.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    sys.exit(main())
+    sys.exit(console())

@@ -4,13 +4,17 @@
     python bench/bench_compare.py --minutes 20                 # train them, one after another
     python bench/bench_compare.py --steps 3000                 # the same number of generator steps instead
     python bench/bench_compare.py --minutes 20 --summary-only  # only the tables, from what has run
-    python bench/bench_compare.py --minutes 20 --export-to checkpoints/evidence   # then ship them
+    python bench/bench_compare.py --minutes 20 --export-to checkpoints/evidence/recipes   # then ship them
+    python bench/bench_compare.py --minutes 5 --methods gan,wgan,wgan-gp --recipes fast \
+        --archs dcgan,dcgan-nobn,mlp --export-to checkpoints/evidence/architectures  # the generator axis
 
 Runs: `gan` (BCE), `wgan` (clipping), `wgan-gp` and `acgan` (the conditional reference), each
-with the `fast` and the `paper` recipe where the two differ, for each seed (default 0,1,2). Each
+with the `fast` and the `paper` recipe where the two differ, for each generator architecture
+(`--archs`, default the DCGAN with batch norm) and each seed (default 0,1,2). Each
 is `python app.py --train ...` with `--eval-minutes` (quality and the held-out W estimate logged
 after every `--eval-seconds` of training time) and `--grid-minutes`, into
-`<out>/<variant>-<recipe>-s<seed>-<budget>/`. By default runs go strictly one after another (two
+`<out>/<variant>-<recipe>[-<arch>]-s<seed>-<budget>/` (the architecture named unless it is
+`dcgan`). By default runs go strictly one after another (two
 would share the CPU and each other's minutes); `--jobs 2 --threads 1` trains two at once, each on
 its own core, which puts every run on the same terms at twice the throughput. A run that finished
 (its `bench.json`) is skipped, so the command can be re-run after an interruption. The training
@@ -24,6 +28,7 @@ evaluations of the held-out W estimate and of the training-time estimate (mean [
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shlex
@@ -37,10 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wgan_app.config import TrainConfig  # noqa: E402
+from wgan_app.config import G_ARCHS, TrainConfig  # noqa: E402
 from wgan_app.errors import UserError  # noqa: E402
-from wgan_app.evidence import export_run, load_run, method_summaries, summary_markdown  # noqa: E402
-from wgan_app.jobs import MEASURED_STEPS_PER_S  # noqa: E402
+from wgan_app.evidence import load_run  # noqa: E402
+from wgan_app.evidence.export import export_run  # noqa: E402
+from wgan_app.evidence.report import method_summaries, summary_markdown  # noqa: E402
+from wgan_app.jobs import measured_rates  # noqa: E402
 from wgan_app.objectives import RECIPES, VARIANTS  # noqa: E402
 
 METHODS = ("gan", "wgan", "wgan-gp", "acgan")
@@ -53,6 +60,7 @@ class Run:
     name: str
     variant: str
     recipe: str
+    arch: str
     seed: int
     run_dir: Path
     command: list[str]
@@ -87,19 +95,23 @@ def plan(args) -> list[Run]:
     budget = f"{args.minutes:g}min" if args.minutes else f"{args.steps}steps"
     marks = [m for m in args.grid_minutes if not args.minutes or m <= args.minutes]
     runs = []
-    for variant in args.methods:
-        for recipe in recipes_that_differ(variant, args.recipes):
-            for seed in args.seeds:
-                name = f"{variant}-{recipe}-s{seed}-{budget}"
+    for method in args.methods:
+        variant, _, only = method.partition(":")  # "gan:paper" pins the method's recipe
+        for recipe in ([only] if only else recipes_that_differ(variant, args.recipes)):
+            for arch, seed in ((a, s) for a in args.archs for s in args.seeds):
+                name = f"{variant}-{recipe}{'' if arch == 'dcgan' else '-' + arch}-s{seed}-{budget}"
                 run_dir = Path(args.out) / name
                 cmd = [sys.executable, str(ROOT / "app.py"), "--train", "--variant", variant, "--recipe", recipe,
+                       "--g-arch", arch,
                        "--seed", str(seed), "--data-dir", str(args.data_dir), "--run-dir", str(run_dir),
                        *(["--max-minutes", f"{args.minutes:g}"] if args.minutes else ["--iters", str(args.steps)]),
                        *eval_flags(args), "--eval-num", str(args.eval_num),
                        *(["--grid-minutes", ",".join(f"{m:g}" for m in marks)] if marks else []),
                        "--sample-every", "0", "--save-every", str(args.save_every), "--keep-checkpoints", "1",
                        "--log-every", str(args.log_every), *shlex.split(args.train_args)]
-                runs.append(Run(name, variant, recipe, seed, run_dir, cmd, {"OMP_NUM_THREADS": str(args.threads)}))
+                runs.append(Run(name, variant, recipe, arch, seed, run_dir, cmd,
+                                {"OMP_NUM_THREADS": str(args.threads)}))
+    runs = [r for r in runs if not any(fnmatch.fnmatch(r.name, pat) for pat in args.exclude)]
     return sorted(runs, key=lambda r: r.seed)  # every method once before any twice: an interrupted set stays comparable
 
 
@@ -141,21 +153,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--minutes", type=float, help="train each run for this many minutes (training time)")
     budget.add_argument("--steps", type=int, help="train each run for this many generator steps")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated variants ({', '.join(VARIANTS)})")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated variants ({', '.join(VARIANTS)}), each optionally with one recipe: gan:paper")
     p.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated recipes (fast, paper)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    p.add_argument("--archs", default="dcgan", help=f"comma-separated generator architectures ({', '.join(G_ARCHS)})")
     p.add_argument("--out", default="runs/compare", help="results folder: one run directory per run")
     p.add_argument("--data-dir", default=os.environ.get("WGAN_APP_DATA_DIR", "data"))
-    p.add_argument("--eval-every", type=int, default=0, help="generator steps between evaluations (0: see --eval-seconds)")
+    p.add_argument("--eval-every", type=int, default=0,
+                   help="generator steps between evaluations (0: see --eval-seconds)")
     p.add_argument("--eval-seconds", type=float, default=20.0,
                    help="with --minutes: evaluate after every this many seconds of training time (--eval-minutes)")
-    p.add_argument("--eval-num", type=int, default=1000, help="samples per evaluation (MNIST-FID's bias ~ 1/N: same N for all)")
+    p.add_argument("--eval-num", type=int, default=1000,
+                   help="samples per evaluation (MNIST-FID's bias ~ 1/N: same N for all)")
     p.add_argument("--grid-minutes", default=",".join(map(str, GRID_MINUTES)), help="minutes at which to save grids")
     p.add_argument("--save-every", type=int, default=2000, help="checkpoint every N steps (a kill loses little)")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of each run")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at once (e.g. --jobs 2 --threads 1 on a 2-core machine: a core per run)")
+    p.add_argument("--exclude", default="", help="comma-separated run-name patterns not to train (e.g. runs another "
+                                                 "set already has: gan-paper-s?-5min)")
     p.add_argument("--train-args", default="", help="extra flags for every `app.py --train` (e.g. smaller nets)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and the budget; train nothing")
     p.add_argument("--summary-only", action="store_true", help="train nothing; tabulate the finished runs")
@@ -166,12 +184,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.methods = [m for m in args.methods.split(",") if m]
         args.recipes = [r for r in args.recipes.split(",") if r]
         args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        args.archs = [a for a in args.archs.split(",") if a]
+        args.exclude = [x for x in args.exclude.split(",") if x]
         args.grid_minutes = _floats(args.grid_minutes)
     except ValueError as e:
         p.error(f"bad list: {e}")
-    bad = [m for m in args.methods if m not in VARIANTS] + [r for r in args.recipes if r not in RECIPES]
-    if bad or not args.methods or not args.recipes or not args.seeds:
-        p.error(f"unknown or empty --methods / --recipes / --seeds: {bad}")
+    pinned = [m.partition(":")[2] for m in args.methods if ":" in m]
+    bad = ([m for m in args.methods if m.partition(":")[0] not in VARIANTS]
+           + [r for r in [*args.recipes, *pinned] if r not in RECIPES]
+           + [a for a in args.archs if a not in G_ARCHS])
+    if bad or not args.methods or not args.recipes or not args.seeds or not args.archs:
+        p.error(f"unknown or empty --methods / --recipes / --archs / --seeds: {bad}")
     if (args.minutes is not None and args.minutes <= 0) or (args.steps is not None and args.steps < 1):
         p.error("--minutes must be > 0 and --steps >= 1")
     if args.jobs < 1 or args.threads < 1:
@@ -192,9 +215,11 @@ def main(argv=None) -> int:
             print(f"# {len(todo)} of {len(runs)} runs to train, {args.jobs} at a time: about {hours:.1f} h of training "
                   "plus evaluations and start-up", file=sys.stderr)
         else:
-            hours = sum(args.steps / MEASURED_STEPS_PER_S.get((r.variant, r.recipe), 5.0) for r in todo) / 3600 / args.jobs
+            rates = measured_rates()
+            rate = lambda r: rates.get((r.variant, r.recipe), {}).get("generator_steps_per_s", 5.0)  # noqa: E731
+            hours = sum(args.steps / rate(r) for r in todo) / 3600 / args.jobs
             print(f"# {len(todo)} of {len(runs)} runs to train: about {hours:.1f} h at the measured steps/s "
-                  "(README \"Benchmarks\")", file=sys.stderr)
+                  "(checkpoints/speed.json)", file=sys.stderr)
         return 0
     try:
         if not args.summary_only:

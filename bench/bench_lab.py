@@ -6,7 +6,8 @@ Two phases on the default presets. 1) Each run's own speed: the three train in t
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
 the Lab does while Run is on: the workspace's thread trains, and every TICK_S (the page's timer)
 a refresh measures and draws the three panels and encodes them as the Lab sends them
-(render.png_bytes): refreshes/s and each run's steps per wall-clock second. Prints a table. Figures taken beside another job are
+(render.png_bytes): refreshes/s and each run's steps per wall-clock second. Prints a table.
+Figures taken beside another job are
 not comparable with a quiet machine's: compare versions in one session (A/B) and quote ratios.
 3) With --browser: the app itself in headless Chromium (Playwright, the system's chromium): press
 Run in the Lab and count, for --seconds after a 3 s warm-up, how often each panel's <img> gets a

@@ -43,7 +43,8 @@ from bench_ui import free_port, percentiles, random_checkpoint, wait_ready  # no
 
 
 def soak_kills(data_dir: str, kills: int, save_every: int, seed: int) -> dict:
-    from wgan_app.checkpoint import list_step_dirs, load_checkpoint
+    from wgan_app.checkpoint import load_checkpoint
+    from wgan_app.rundir import list_step_dirs
 
     rng = random.Random(seed)
     run = Path(tempfile.mkdtemp(prefix="bench_soak-")) / "run"

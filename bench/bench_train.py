@@ -1,11 +1,13 @@
 """Training and sampling throughput of each variant on this machine.
 
-    python bench/bench_train.py [--data-dir ../shared/data] [--steps 40] [--batch-size 64] [--recipes fast,paper]
+    python bench/bench_train.py [--data-dir DIR] [--steps 40] [--batch-size 64] [--recipes fast,paper]
+        [--write checkpoints/speed.json]
 
 For each variant and recipe: generator steps/s and critic steps/s in steady state (the WGAN
 warm-up schedule is turned off so every step costs the same; the first log window is discarded
 as warm-up), and images/s for sampling a 100-image grid with the Sampler. Prints one JSON line
-per variant and recipe, with the CPU it ran on.
+per variant and recipe, with the CPU it ran on; --write merges the rows into the speed file the
+Train form's time estimate reads (one row per variant and recipe, the newest kept).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def bench_variant(variant: str, recipe: str, args, tmp: Path) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--write", metavar="JSON", help="merge the rows into this speed file (checkpoints/speed.json)")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--variants", default="acgan,wgan-gp,wgan,gan")
@@ -62,10 +65,20 @@ def main() -> None:
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                    help="deterministic CUDA kernels, as training uses by default (no effect on a CPU)")
     args = p.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for v in args.variants.split(","):
             for r in args.recipes.split(","):
-                print(json.dumps(bench_variant(v, r, args, Path(tmp))), flush=True)
+                rows.append(bench_variant(v, r, args, Path(tmp)))
+                print(json.dumps(rows[-1]), flush=True)
+    if args.write and all(row["batch_size"] == 64 for row in rows):  # the estimate assumes the default batch
+        path = Path(args.write)
+        doc = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+        fresh = {(row["variant"], row["recipe"]) for row in rows}
+        doc["rows"] = [x for x in doc["rows"] if (x["variant"], x["recipe"]) not in fresh] + rows
+        tmp_path = path.with_suffix(".tmp")
+        tmp_path.write_text(json.dumps(doc, indent=1) + "\n")
+        tmp_path.replace(path)
 
 
 if __name__ == "__main__":

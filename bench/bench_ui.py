@@ -2,9 +2,11 @@
 gradio_client (1 image and a 100-image grid) with 1 and with 8 concurrent clients.
 
     python bench/bench_ui.py [--checkpoint DIR] [--requests 40] [--json out.json]
+    python bench/bench_ui.py --ready-only 5 [--root CHECKOUT]   # start-up alone, 5 starts, median
 
 Targets: ready < 10 s, one image p50 < 100 ms. The same calls are also timed over plain HTTP:
-gradio_client's SSE reader polls every 50 ms, a floor that no server change removes. It serves checkpoints/acgan-mnist when shipped;
+gradio_client's SSE reader polls every 50 ms, a floor that no server change removes. It serves
+checkpoints/acgan-mnist when shipped;
 otherwise a randomly initialised generator of the same shape (the cost of a forward pass does
 not depend on the weights). Latency is end to end: client, HTTP, queue, sampler, PNG, download.
 """
@@ -118,12 +120,36 @@ def run_http(url: str, num: int, requests: int) -> dict:
     return percentiles(lat)
 
 
+def ready_only(n: int, root: Path) -> int:
+    """Start `root`'s app.py n times with its own shipped checkpoints; print each time to the first
+    HTTP 200 and the median."""
+    times = []
+    for _ in range(n):
+        port = free_port()
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+        env.pop("WGAN_APP_MODEL", None)
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=root, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            times.append(wait_ready(f"http://127.0.0.1:{port}/", proc))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        print(f"ready after {times[-1]:.2f} s", flush=True)
+    print(f"{root}: median {statistics.median(times):.2f} s over {n} starts, {os.cpu_count()} cores")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="checkpoints root holding acgan-mnist (default: the repo's, or random)")
     ap.add_argument("--requests", type=int, default=40, help="requests per client per case")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--ready-only", type=int, metavar="N", help="only time N starts to the first HTTP 200")
+    ap.add_argument("--root", default=str(ROOT), help="--ready-only: the checkout whose app.py starts (A/B)")
     args = ap.parse_args()
+    if args.ready_only:
+        return ready_only(args.ready_only, Path(args.root))
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_ui-"))
     ckpts = Path(args.checkpoint) if args.checkpoint else ROOT / "checkpoints"

@@ -133,32 +133,49 @@ def wait_until_serving(proc, port: int, timeout_s: float = 120) -> str:
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 
 
-@contextlib.contextmanager
-def app_page(checkpoints_dir: Path, runs_dir: Path, data_dir: Path, tab: str):
-    """The app built in this process on a free port, and a Chromium page opened on `tab`."""
-    import shutil
+# Chromium flags for a machine without outside network (see NOTES.md): no background traffic.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
     import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(checkpoints_dir: Path, runs_dir: Path, data_dir: Path, **settings):
+    """The app built in this process and served on a free port: (url, demo). Its training job
+    is stopped and the server closed afterwards. The one way the tests serve the app in-process."""
+    from wgan_app.ui import Settings, build_demo, launch_options, services_of
+
+    demo = build_demo(Settings(checkpoints_dir=checkpoints_dir, runs_dir=runs_dir, data_dir=data_dir, **settings))
+    assert not services_of(demo).registry._samplers, "building the app must not load models"
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=free_port(), **launch_options())
+    try:
+        yield url, demo
+    finally:
+        services_of(demo).jobs.close()
+        demo.close()
+
+
+@contextlib.contextmanager
+def app_page(checkpoints_dir: Path, runs_dir: Path, data_dir: Path, tab: str, viewport=(1400, 1300)):
+    """The app served in this process, and a Chromium page opened on `tab`."""
+    import shutil
 
     from playwright.sync_api import sync_playwright
 
-    from test_browser import CHROMIUM_ARGS
-    from wgan_app.ui import Settings, build_demo, launch_options
-
-    demo = build_demo(Settings(checkpoints_dir=checkpoints_dir, runs_dir=runs_dir, data_dir=data_dir))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            page.get_by_role("tab", name=tab).click()
-            try:
-                yield page
-            finally:
-                browser.close()
-    finally:
-        demo.close()
+    with served_app(checkpoints_dir, runs_dir, data_dir) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        page.get_by_role("tab", name=tab).click()
+        try:
+            yield page
+        finally:
+            browser.close()

@@ -9,38 +9,27 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import socket
 import time
 
 import numpy as np
 import pytest
+from conftest import CHROMIUM_ARGS, served_app
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
-from wgan_app.registry import digits
+from wgan_app.pictures import digits
 from wgan_app.sampler import Sampler
 
-# Chromium flags for a machine without outside network (see NOTES.md): no background traffic.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, acgan_ckpt, wgan_gp_ckpt, data_dir):
-    from wgan_app.ui import Settings, build_demo, launch_options
-
     root = tmp_path_factory.mktemp("browser")
     shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
     shutil.copytree(wgan_gp_ckpt, root / "checkpoints" / "wgan-gp-tiny")
-    demo = build_demo(Settings(checkpoints_dir=root / "checkpoints", runs_dir=root / "runs", data_dir=data_dir,
-                               max_train_iters=1000))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
-    yield url
-    demo.wgan_jobs.close()
-    demo.close()
+    with served_app(root / "checkpoints", root / "runs", data_dir, max_train_iters=1000) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +82,7 @@ def test_generate_digit_seven(page, acgan_ckpt, tmp_path):
 
 
 def test_all_classes_and_latent_walk(page, acgan_ckpt, tmp_path):
-    from wgan_app.registry import class_grid
+    from wgan_app.pictures import class_grid
     from wgan_app.ui.common import _view
 
     page.get_by_role("tab", name="All classes").click()
@@ -145,7 +134,7 @@ def test_train_plot_and_stop(page, tmp_path):
     page.locator("#lr textarea, #lr input").first.fill("0.0005")
     page.locator("#lr textarea, #lr input").first.press("Enter")
     plan = page.locator("#train-plan")  # before Start: what will run and for about how long
-    expect(plan).to_contain_text(re.compile(r"1000 steps of acgan \(fast recipe: lr 0\.0005.*batch 8\): about"))
+    expect(plan).to_contain_text(re.compile(r"1000 steps of acgan with the dcgan generator \(fast recipe: lr 0\.0005.*batch 8\): about"))
     page.locator("#train-start").click()
 
     status = page.locator("#status-line")

@@ -16,7 +16,8 @@ def test_card_states_the_grid_layout_and_the_runs_own_hardware(acgan_ckpt, wgan_
         if hw["device"] == "cuda":
             assert f"an {hw['name']} GPU" in text and "(no GPU)" not in text
         else:
-            assert f"{hw['threads']} threads of a {hw['cpu_count']}-core {hw['name']} CPU (no GPU)" in text
+            threads = f"{hw['threads']} thread{'' if hw['threads'] == 1 else 's'}"  # 1 under OMP_NUM_THREADS=1
+            assert f"{threads} of a {hw['cpu_count']}-core {hw['name']} CPU (no GPU)" in text
         assert f"for {ckpt.step} generator steps in " in text  # the run's recorded training time
     assert "hf://alice/digits" in hub and "## Reproduce" not in hub
     assert "checkpoints/acgan-mnist" in shipped and "## Reproduce" in shipped and "python app.py --train" in shipped

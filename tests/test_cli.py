@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 
 from wgan_app.cli import main
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--g-width", "8", "--d-width", "8", "--z-dim", "16", "--batch-size", "16"]
 
@@ -134,6 +136,7 @@ def test_sampling_is_deterministic_and_honours_labels(cli_run, tmp_path):
 
 def test_sampler_is_batch_and_concurrency_independent(acgan_ckpt):
     import threading
+
     from wgan_app.sampler import Sampler
     s = Sampler.load(acgan_ckpt)
     full = s.sample(3, seed=11, n=16)
@@ -255,7 +258,9 @@ def test_help_shows_defaults_and_what_each_recipe_resolves_to():
     r = app("--help")
     text = " ".join(r.stdout.split())
     assert r.returncode == 0
-    assert "--recipe RECIPE fast (best quality per CPU-minute" in text and "(default: fast)" in text
+    assert "--recipe {fast,paper} fast = best quality per CPU-minute" in text and "(default: fast)" in text
+    assert "--g-arch {dcgan,dcgan-nobn,mlp}" in text and "examples: python app.py " in text
+    assert "((" not in text  # no nested parentheses in what a flag says
     assert "(default: 0.999)" not in text and "(default: from --recipe)" in text
     assert "(default: 4000)" in text and "(default: 500)" in text  # iters, save_every: no longer hidden
     from wgan_app.config import TrainConfig

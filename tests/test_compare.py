@@ -4,6 +4,7 @@ correlations, the Compare view's data, and bench_compare end to end on a tiny ru
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from wgan_app import compare
-from wgan_app.evidence import (MAX_STEP_ROWS, export_run, final_markdown, load_evidence, load_run, method_summaries, spearman,
-                               summary_markdown, thin_rows)
+from wgan_app.evidence import load_evidence, load_run, spearman
+from wgan_app.evidence.export import MAX_STEP_ROWS, export_run, thin_rows
+from wgan_app.evidence.report import final_markdown, method_summaries, summary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "evidence"
@@ -104,8 +106,6 @@ def test_final_table_ranks_methods_by_final_fid_and_filters_by_variant():
 
 
 def test_runs_of_two_budgets_keep_apart_in_labels_and_summaries(tmp_path):
-    import shutil
-
     for name, minutes in (("a-5min", 5), ("b-20min", 20), ("c-20min", 20)):
         shutil.copytree(FIXTURE / "gan-fast-s0-120steps", tmp_path / name)
         cfg = json.loads((tmp_path / name / "config.json").read_text())
@@ -122,8 +122,9 @@ def test_runs_of_two_budgets_keep_apart_in_labels_and_summaries(tmp_path):
 
 def test_compare_view_data_shapes():
     runs = load_evidence(FIXTURE)
-    assert compare.options(runs) == (["gan", "wgan-gp"], ["fast"], [0])
-    picked = compare.select(runs, ["gan", "wgan-gp"], ["fast"], [0])
+    assert compare.options(runs) == (["gan", "wgan-gp"], ["fast"], ["dcgan"], [0])
+    picked = compare.select(runs, ["gan", "wgan-gp"], ["fast"], ["dcgan"], [0])
+    assert compare.select(runs, ["gan", "wgan-gp"], ["fast"], ["mlp"], [0]) == []
     by_time, by_step = compare.fid_frames(picked)
     assert list(by_time.columns) == ["minutes", "fid", "run"] and list(by_step.columns) == ["step", "fid", "run"]
     assert len(by_time) == len(by_step) == 12 and set(by_time["run"]) == {"gan fast s0", "wgan-gp fast s0"}
@@ -143,7 +144,12 @@ def test_compare_view_data_shapes():
     assert classes.groupby("run")["share"].sum().round(3).tolist() == [1.0, 1.0]
     text = compare.correlation_markdown(picked)
     assert "| gan fast s0 |" in text and "Spearman" in text
-    assert compare.select(runs, ["gan"], ["paper"], [0]) == []
+    assert compare.select(runs, ["gan"], ["paper"], ["dcgan"], [0]) == []
+    for x in ("minutes", "step"):  # pictures drawn at the size shown: (H, W, 3)
+        assert compare.fid_chart(picked, x).shape == (360, 640, 3)
+    assert compare.loss_chart(picked, next(iter(compare.LOSS_SERIES))).shape == (340, 640, 3)
+    mosaic = compare.grids_figure(picked, 0.006)
+    assert mosaic.shape[1] == 2 * 220 + 10 and mosaic.shape[0] > 220  # two grids side by side, captions under
     assert "bench_compare.py" in compare.empty_message("checkpoints/evidence")
 
 
@@ -170,13 +176,19 @@ def test_bench_dry_run_prints_one_command_per_run(tmp_path):
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 4 * 2 * 3  # methods x recipes (they all differ) x seeds
     first = lines[0]
-    assert first.startswith("OMP_NUM_THREADS=2 ") and " --train --variant gan --recipe fast --seed 0 " in first
+    assert first.startswith("OMP_NUM_THREADS=2 ") and " --train --variant gan --recipe fast --g-arch dcgan --seed 0 " in first
     assert "--max-minutes 20 " in first and "--grid-minutes 1,2,5,10,20 " in first
     assert "--eval-minutes 0.333333 " in first  # every 20 s of training time, whatever the run's speed
     assert [l.split(" --seed ")[1][0] for l in lines] == ["0"] * 8 + ["1"] * 8 + ["2"] * 8  # every method per seed
     assert "24 of 24 runs" in r.stderr and not (tmp_path / "cmp").exists()
     steps = _bench("--steps", 3000, "--dry-run", "--methods", "wgan-gp", "--recipes", "paper", "--seeds", "0,1")
     assert steps.stdout.count("--iters 3000 --eval-every 75 ") == 2
+    archs = _bench("--minutes", 5, "--dry-run", "--methods", "gan:paper,wgan", "--recipes", "fast", "--seeds", "0",
+                   "--archs", "dcgan,mlp", "--exclude", "gan-paper-s?-5min", "--out", tmp_path / "a")
+    names = [line.split("--run-dir ")[1].split()[0].split("/")[-1] for line in archs.stdout.splitlines()]
+    assert names == ["gan-paper-mlp-s0-5min", "wgan-fast-s0-5min", "wgan-fast-mlp-s0-5min"]  # a method's pinned recipe
+    bad = _bench("--minutes", 5, "--dry-run", "--archs", "resnet")
+    assert bad.returncode == 2 and "resnet" in bad.stderr
 
 
 def test_bench_trains_summarises_and_exports_a_tiny_run(tmp_path, data_dir):
@@ -196,3 +208,87 @@ def test_bench_trains_summarises_and_exports_a_tiny_run(tmp_path, data_dir):
     assert again.returncode == 0 and "skip wgan-gp-fast-s3-20steps: finished" in again.stderr
     with pytest.raises(Exception, match="already exists"):
         export_run(out / "wgan-gp-fast-s3-20steps", dest)
+
+
+def test_docs_evidence_blocks_are_regenerated_and_checked(tmp_path):
+    """A docs table is the command's output, never retyped: --update-docs rewrites the blocks,
+    --check fails on a stale one and passes once they are current."""
+    (tmp_path / "recipes").mkdir()
+    for run in FIXTURE.iterdir():
+        shutil.copytree(run, tmp_path / "recipes" / run.name)
+    md = tmp_path / "page.md"
+    md.write_text("# Page\n\n<!-- evidence: set=recipes table=final -->\nretyped by hand\n<!-- /evidence -->\n\n"
+                  "<!-- evidence: set=recipes table=pivot -->\n<!-- /evidence -->\ntail\n")
+    cmd = [sys.executable, "-m", "wgan_app.evidence", "--dest", str(tmp_path / "recipes"), "--update-docs", str(md)]
+    assert subprocess.run([*cmd, "--check"], capture_output=True, cwd=ROOT).returncode == 1
+    assert subprocess.run(cmd, capture_output=True, cwd=ROOT).returncode == 0
+    text = md.read_text()
+    assert "retyped by hand" not in text and text.endswith("<!-- /evidence -->\ntail\n")
+    assert final_markdown(load_evidence(tmp_path / "recipes")) in text
+    assert "| DCGAN generator with batch norm | " in text  # the pivot's row for the fixture's generator
+    assert subprocess.run([*cmd, "--check"], capture_output=True, cwd=ROOT).returncode == 0
+
+
+def test_shipped_docs_tables_match_the_shipped_evidence():
+    docs = sorted((ROOT / "docs").glob("*.md")) + sorted((ROOT / "checkpoints").glob("*/README.md"))
+    r = subprocess.run([sys.executable, "-m", "wgan_app.evidence", "--update-docs", *map(str, docs), "--check"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, f"stale tables (run the command without --check): {r.stderr}"
+
+
+def _fake_run(variant, arch, seed, fid, classes=None, tmp=None):
+    from wgan_app.evidence import RunEvidence
+
+    rows = [{"step": 100 * (i + 1), "time": 60.0 * (i + 1), "eval/fid": fid * (3 - i)} for i in range(3)]
+    final = {"fid": fid, "minutes": 5.0, "classes": classes or [100] * 10}
+    return RunEvidence(f"{variant}-{arch}-s{seed}", tmp or Path("."), {"variant": variant, "recipe": "fast",
+                                                                      "g_arch": arch, "seed": seed}, rows, final)
+
+
+def test_the_story_sentence_says_what_the_runs_show_whatever_it_is():
+    from wgan_app import story
+
+    def sentence(gan, wgan, wgan_gp, gan_classes=None):
+        runs = [_fake_run("gan", "mlp", s, f, gan_classes) for s, f in enumerate(gan)]
+        runs += [_fake_run("wgan", "mlp", s, f) for s, f in enumerate(wgan)]
+        runs += [_fake_run("wgan-gp", "mlp", s, f) for s, f in enumerate(wgan_gp)]
+        (arch, group), = story.by_arch(runs).items()
+        assert arch == "mlp"
+        return story.sentence(arch, group)
+
+    fails = sentence([900, 950, 1000], [300, 320, 340], [200, 210, 220], gan_classes=[1000] + [0] * 9)
+    assert "falls behind both Wasserstein methods on every seed" in fails
+    assert "GAN (BCE) 950 [900–1,000]" in fails
+    assert "Rarest digit (share of a fair tenth, worst seed): WGAN-GP 1.00, WGAN (clipping) 1.00, GAN (BCE) 0.00" in fails
+    assert "GAN (BCE) is over three times the best FID here" in fails
+    wins = sentence([100, 110, 120], [300, 320, 340], [200, 210, 220])
+    assert "The GAN does not fail here: it is ahead of both Wasserstein methods on every seed" in wins
+    assert "over three times" not in wins
+    mixed = sentence([250, 260, 270], [300, 320, 340], [200, 210, 220])
+    assert "falls behind WGAN-GP on every seed, but not behind WGAN (clipping)" in mixed
+    overlap = sentence([150, 260, 270], [100, 320, 340], [200, 210, 220])
+    assert "The seeds overlap" in overlap
+
+
+def test_the_story_figure_has_a_row_per_architecture(tmp_path):
+    from wgan_app import story
+
+    runs = [_fake_run(v, a, 0, 300.0) for a in ("dcgan", "dcgan-nobn", "mlp") for v in story.METHODS]
+    assert story.preamble(runs) == ("MNIST-FID after 5 minutes of training, the final checkpoints on 10,000 samples, "
+                                    "one seed; lower is better.")
+    image = story.figure(runs, 2.0)
+    assert image.ndim == 3 and image.shape[2] == 3
+    assert image.shape[0] == story.HEAD_H + 3 * story.ROW_H  # one row each, grids or "no grid" in place
+    assert story.figure(runs[:3], 2.0).shape[0] == story.HEAD_H + story.ROW_H
+
+
+def test_the_train_tabs_meaning_view_reports_how_the_estimate_ranks_quality():
+    from wgan_app.figures import meaning_figure
+
+    history = [{"step": s, "wasserstein": 2.0 / s} for s in range(1, 101)]
+    quality = [{"step": s, "fid": 1000.0 / s, "w_heldout": 1.0 / s + (0.3 if s == 40 else 0.0)}
+               for s in (10, 20, 40, 60, 80, 100)]
+    picture, caption = meaning_figure(history, quality)
+    assert picture.shape == (250, 640, 3)
+    assert "over 6 evaluations: **+0.83**" in caption  # one of six moments out of order: 1 - 6*6/(6*35)
+    assert "after three" in meaning_figure(history, quality[:2])[1]

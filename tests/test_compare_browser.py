@@ -1,68 +1,75 @@
-"""The Compare tab in a real Chromium, on the fixture evidence: the curves draw, the grids show,
-the slider moves through the minute marks, and unticking a method takes its run off the plots.
-The screenshot lands in the test's tmp dir."""
+"""The Compare tab in a real Chromium. On the fixture evidence: the explorer's charts and grids
+draw and follow the choices. On the shipped evidence: the story view (three generators x three
+methods) fits a 1400x1000 window without scrolling, and its minute choice redraws it. The
+screenshots land in the test's tmp dir."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
+import pytest
+from conftest import app_page
 from playwright.sync_api import expect
 
-from conftest import app_page
+pytestmark = pytest.mark.browser
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "evidence"
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "evidence"
 
 
-def test_compare_shows_curves_and_grids(tmp_path, acgan_ckpt, data_dir):
+def _src(page, elem_id: str) -> str:
+    img = page.locator(f"#{elem_id} img").first
+    expect(img).to_be_visible()
+    return img.get_attribute("src")
+
+
+def test_compare_explorer_shows_charts_and_grids(tmp_path, acgan_ckpt, data_dir):
     root = tmp_path / "app"
     shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
-    shutil.copytree(FIXTURE, root / "checkpoints" / "evidence")
+    shutil.copytree(FIXTURE, root / "checkpoints" / "evidence" / "recipes")
     with app_page(root / "checkpoints", root / "runs", data_dir, tab="Compare") as page:
-        fid_lines = page.locator("#compare-fid-time g.mark-line path")
-        expect(fid_lines.first).to_be_visible()
-        assert fid_lines.count() == 2  # one line a run
-        expect(page.locator("#compare-fid-steps g.mark-line path").first).to_be_visible()
-        expect(page.locator("#compare-losses g.mark-line path").first).to_be_visible()
+        for elem in ("compare-fid-time", "compare-fid-steps", "compare-grids", "compare-losses"):
+            _src(page, elem)
         expect(page.locator("#compare-scatter g.mark-symbol path").first).to_be_visible()
         expect(page.locator("#compare-classes g.mark-rect path")).to_have_count(20)  # 10 digits x 2 runs
-        grids = page.locator("#compare-grids img")
-        expect(grids.first).to_be_visible()
-        assert grids.count() == 2
-        expect(page.locator("#compare-grids")).to_contain_text("after 0.006 minutes")
         expect(page.locator("#compare-correlation")).to_contain_text("wgan-gp fast s0")
-
-        slider = page.locator("#compare-minute input[type=range]")
-        slider.fill("0")  # the first minute mark
-        expect(page.locator("#compare-grids")).to_contain_text("after 0.003 minutes")
-        expect(page.locator("#compare-minute")).to_contain_text(re.compile(r"Minute of training: 0\.003"))
+        grids_before = _src(page, "compare-grids")
+        page.locator("#compare-minute").get_by_label("0.003 min").check()  # the first minute mark
+        expect(page.locator("#compare-grids img").first).not_to_have_attribute("src", grids_before)
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
-
+        fid_before = _src(page, "compare-fid-time")
         page.locator("#compare-variants").get_by_label("gan", exact=True).uncheck()
-        expect(fid_lines).to_have_count(1)
-        expect(grids).to_have_count(1)
+        expect(page.locator("#compare-fid-time img").first).not_to_have_attribute("src", fid_before)
+        expect(page.locator("#compare-correlation")).not_to_contain_text("gan fast s0")
 
 
-def test_compare_shows_the_shipped_evidence(tmp_path, acgan_ckpt, data_dir):
-    """The folders the app ships (checkpoints/evidence): every default run draws, with its grids."""
-    from wgan_app import compare
-    from wgan_app.evidence import load_evidence
+def test_compare_story_fits_one_screen_and_follows_the_minute(tmp_path, acgan_ckpt, data_dir):
+    """The shipped "architectures" set: the story is the tab's first view, whole inside 1400x1000."""
+    from wgan_app.evidence import load_sets
 
-    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "evidence"
-    runs = load_evidence(shipped)
-    assert len(runs) >= 24 and all(r.final and r.evals() and r.grids() for r in runs)
+    sets = load_sets(SHIPPED)
+    assert {"architectures", "recipes"} <= set(sets)
+    assert all(r.final and r.evals() and r.grids() for runs in sets.values() for r in runs)
     root = tmp_path / "app"
     shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
-    shutil.copytree(shipped, root / "checkpoints" / "evidence")
-    variants, recipes, seeds = compare.options(runs)
-    shown = compare.select(runs, variants, recipes, seeds[:1])  # the tab's default: every method, the first seed
-    assert len({r.label for r in shown}) == len(shown) == 8
-    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Compare") as page:
-        fid_lines = page.locator("#compare-fid-time g.mark-line path")
-        expect(fid_lines.first).to_be_visible()
-        expect(fid_lines).to_have_count(len(shown))
-        grids = page.locator("#compare-grids img")
-        expect(grids).to_have_count(len(shown))
-        expect(page.locator("#compare-correlation")).to_contain_text("wgan")
-        page.screenshot(path=str(tmp_path / "compare-shipped.png"), full_page=True)
+    shutil.copytree(SHIPPED, root / "checkpoints" / "evidence")
+    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Compare", viewport=(1400, 1000)) as page:
+        figure = page.locator("#compare-story-figure img").first
+        expect(figure).to_be_visible()
+        text = page.locator("#compare-story-text")
+        for arch in ("DCGAN with batch norm", "no batch norm", "MLP generator"):
+            expect(text).to_contain_text(arch)
+        page.wait_for_function("() => { const i = document.querySelector('#compare-story-figure img');"
+                               " return i && i.complete && i.naturalWidth > 0; }")
+        box = figure.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 1000 and box["x"] + box["width"] <= 1400, box
+        words = text.bounding_box()  # the three sentences too: the whole story without scrolling
+        assert words["y"] + words["height"] <= 1000 and words["x"] + words["width"] <= 1400, words
+        shown = page.evaluate("() => { const i = document.querySelector('#compare-story-figure img');"
+                              " return [i.naturalWidth, i.clientWidth]; }")
+        assert shown[1] >= 0.9 * shown[0], f"the figure is squeezed to {shown[1]} of {shown[0]} px"
+        page.screenshot(path=str(tmp_path / "compare-story.png"))
+        before = figure.get_attribute("src")
+        page.locator("#compare-story-minute").get_by_label("1 min").check()
+        expect(page.locator("#compare-story-figure img").first).not_to_have_attribute("src", before)

@@ -22,6 +22,8 @@ from safetensors.torch import load_file
 from wgan_app.checkpoint import load_checkpoint, load_training_state
 from wgan_app.dist import state_checksum
 
+pytestmark = pytest.mark.dist
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--g-width", 8, "--d-width", 8, "--d-layers", 2, "--g-refine", 0, "--z-dim", 16, "--batch-size", 16]
 # On CPU even where there is a GPU: two ranks on a one-GPU machine would be refused (one GPU per rank).

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fake_hub import TOKEN, FakeHub
+
 from wgan_app.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_checkpoint
 from wgan_app.errors import UserError
 from wgan_app.hub import check_repo_id, model_card, parse_hub_ref
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -123,7 +123,7 @@ def test_training_yields_to_requests_in_flight_and_a_flood_is_refused():
     import threading
     import time
 
-    from wgan_app.jobs import Foreground
+    from wgan_app.admission import Foreground
 
     fg = Foreground(limit=2, max_wait_s=5.0, grace_s=0.0)
     with fg.request():
@@ -151,3 +151,19 @@ def test_training_yields_to_requests_in_flight_and_a_flood_is_refused():
     t = time.perf_counter()
     fg.wait_idle()  # the answer is still being encoded and sent for a moment after the call returns
     assert 0.15 < time.perf_counter() - t < 1
+
+
+def test_the_eta_comes_from_the_rate_the_server_actually_delivers(monkeypatch):
+    """The trainer reports 100 steps/s over each log window, but the windows arrive 1 s apart for
+    10 steps: the server delivers 10 steps/s (visitors, evaluations, the page's own requests), and
+    the ETA and the reported rate say so. Once the run has ended the rate no longer changes."""
+    from wgan_app import jobs
+
+    clock = iter([0.0, 1.0, 2.0, 3.0])
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: next(clock))
+    job = Job(TrainConfig(variant="gan", iters=100, run_dir="runs/x"), "test")
+    events = [StepEvent(s, 100, {"loss_d": 0.0}, 0.1 * s, 100.0) for s in (10, 20, 30)]
+    job.run(iter(events))  # ends without a DoneEvent: "failed", but the rate is measured by then
+    assert job.measured_rate() == pytest.approx(10.0)
+    job.state = "running"
+    assert job.eta_s() == pytest.approx(7.0) and job.snapshot()["steps_per_s"] == pytest.approx(10.0)

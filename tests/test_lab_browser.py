@@ -8,10 +8,12 @@ import shutil
 import time
 
 import numpy as np
+import pytest
+from conftest import app_page
 from PIL import Image
 from playwright.sync_api import expect
 
-from conftest import app_page
+pytestmark = pytest.mark.browser
 
 
 def _panel(page, i: int) -> np.ndarray | None:

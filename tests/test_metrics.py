@@ -11,14 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, SHARED_DATA, read_idx, train_tiny
+
 from wgan_app.checkpoint import load_checkpoint
 from wgan_app.config import ModelConfig
 from wgan_app.data import load_dataset, to_unit_range
 from wgan_app.errors import UserError
-from wgan_app.metrics import (CLASSIFIER_DIR, evaluate_checkpoint, evaluate_generator, floor_at,
-                              frechet_distance, image_metrics, load_classifier)
+from wgan_app.metrics import (
+    CLASSIFIER_DIR,
+    evaluate_checkpoint,
+    evaluate_generator,
+    floor_at,
+    frechet_distance,
+    image_metrics,
+    load_classifier,
+)
 from wgan_app.models import Generator
 from wgan_app.sampler import Sampler
 

@@ -148,3 +148,34 @@ def test_a_failing_batched_pass_fails_its_callers_only(acgan_ckpt):
         sampler.sample(3, seed=0, n=2)
     sampler.G.forward = forward
     assert sampler.sample(3, seed=0, n=2).shape == (2, 28, 28)  # the next call is not stuck
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "dcgan-nobn", "mlp"])
+@pytest.mark.parametrize("variant", ["acgan", "gan"])
+def test_every_generator_architecture_draws_28x28_images(arch, variant):
+    mcfg = TrainConfig(variant=variant, g_arch=arch).model
+    G, D = build_models(mcfg)
+    z = torch.randn(5, mcfg.z_dim)
+    y = torch.randint(10, (5,)) if mcfg.conditional else None
+    x = G(z, y)
+    assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert D(x)[0].shape == (5,)
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules())
+    assert has_bn == (arch == "dcgan")  # the two settings where the papers say the GAN fails have none
+    convs = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    if arch == "mlp":  # the WGAN paper's: 4 hidden layers of 512 ReLU units, no convolution
+        linears = [m for m in G.modules() if isinstance(m, nn.Linear)]
+        assert not convs and [m.out_features for m in linears] == [512] * 4 + [784]
+    elif arch == "dcgan-nobn":  # constant filters: every hidden layer has g_width channels
+        assert {m.out_channels for m in convs[:-1]} == {mcfg.g_width} and convs[0].in_channels == mcfg.g_width
+    else:  # DCGAN doubles towards 7x7
+        assert convs[0].in_channels == 2 * mcfg.g_width
+
+
+def test_generator_architecture_is_validated_and_old_configs_mean_dcgan():
+    from wgan_app.errors import UserError
+
+    with pytest.raises(UserError, match="--g-arch 'resnet' is not one of: dcgan, dcgan-nobn, mlp"):
+        ModelConfig(g_arch="resnet")
+    old = {k: v for k, v in ModelConfig().to_dict().items() if k != "g_arch"}  # written before g_arch existed
+    assert ModelConfig.from_dict(old).g_arch == "dcgan"

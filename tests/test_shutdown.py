@@ -10,18 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import wait_until_serving
+import pytest
+from conftest import free_port, wait_until_serving
 from gradio_client import Client
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_sigterm_stops_the_servers_job_with_a_checkpoint_then_exits(tmp_path, data_dir, acgan_ckpt):
@@ -30,7 +27,7 @@ def test_sigterm_stops_the_servers_job_with_a_checkpoint_then_exits(tmp_path, da
     import shutil
 
     shutil.copytree(acgan_ckpt, tmp_path / "checkpoints" / "acgan-mnist")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "WGAN_APP_"))}
     env.update(GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_PORT=str(port), PYTHONPATH=str(ROOT),
                WGAN_APP_CHECKPOINTS=str(tmp_path / "checkpoints"), WGAN_APP_RUNS_DIR=str(tmp_path / "runs"),
@@ -97,7 +94,8 @@ def test_kill_9_at_random_moments_then_resume_five_times(tmp_path, data_dir):
     no temporary folder and a contiguous metrics log."""
     import random
 
-    from wgan_app.checkpoint import list_step_dirs, load_checkpoint
+    from wgan_app.checkpoint import load_checkpoint
+    from wgan_app.rundir import list_step_dirs
 
     rng = random.Random(1234)
     run = tmp_path / "run"

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port, served_app
+from gradio_client import Client
 from PIL import Image
 
-from gradio_client import Client
-
 from wgan_app.sampler import Sampler
+from wgan_app.ui import services_of
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, acgan_ckpt, wgan_gp_ckpt, data_dir):
-    from wgan_app.ui import Settings, build_demo, launch_options
-
     root = tmp_path_factory.mktemp("ui")
     ckpts = root / "checkpoints"
     shutil.copytree(acgan_ckpt, ckpts / "acgan-mnist")
@@ -35,23 +36,12 @@ def server(tmp_path_factory, acgan_ckpt, wgan_gp_ckpt, data_dir):
     weights = ckpts / "damaged" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated download
 
-    settings = Settings(checkpoints_dir=ckpts, runs_dir=root / "runs", data_dir=data_dir, max_train_iters=400)
-    demo = build_demo(settings)
-    assert not demo.wgan_registry._samplers, "building the app must not load models"
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=_free_port(), **launch_options())
-    client = Client(url, verbose=False)
-    yield client, demo, ckpts
-    demo.wgan_jobs.close()
-    client.close()
-    demo.close()
+    with served_app(ckpts, root / "runs", data_dir, max_train_iters=400) as (url, demo):
+        client = Client(url, verbose=False)
+        yield client, demo, ckpts
+        client.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _png(path) -> np.ndarray:
@@ -161,7 +151,7 @@ def test_bad_training_settings_are_refused(server, kw, message):
     client, demo, _ = server
     with pytest.raises(Exception, match=message):
         client.predict(**kw, api_name="/train_start")
-    job = demo.wgan_jobs.job
+    job = services_of(demo).jobs.job
     assert job is None or not job.running
 
 
@@ -201,7 +191,7 @@ def test_train_watch_stop_then_generate(server):
 
 def test_training_with_quality_evaluation_reports_fid_and_class_accuracy(server):
     client, demo, _ = server
-    demo.wgan_jobs.close()  # make sure no earlier run is still holding the trainer
+    services_of(demo).jobs.close()  # make sure no earlier run is still holding the trainer
     st = client.predict(variant="acgan", iters=4, batch_size=8, seed=1, eval_every=2, api_name="/train_start")
     deadline = time.time() + 180
     while st["state"] in ("starting", "running", "stopping") and time.time() < deadline:
@@ -211,11 +201,14 @@ def test_training_with_quality_evaluation_reports_fid_and_class_accuracy(server)
     assert [q["step"] for q in st["quality"]] == [2, 4]
     for q in st["quality"]:
         assert q["fid"] > q["fid_floor"] > 0 and 0 <= q["class_accuracy"] <= 1 and q["num"] == 500
+    from wgan_app.figures import meaning_figure
     from wgan_app.ui.train_tab import _plot_frames
 
-    _, acc, quality = _plot_frames(st["history"], st["quality"])
-    assert set(quality["series"]) == {"MNIST-FID of samples", "real-vs-real floor"}
+    _, acc = _plot_frames(st["history"], st["quality"])
     assert "samples read as their class (classifier)" in set(acc["series"])
+    assert all("w_heldout" in q for q in st["quality"])  # the critic's held-out estimate rides along
+    picture, caption = meaning_figure(st["history"], st["quality"])
+    assert picture.shape == (250, 640, 3) and "after three" in caption  # two evaluations: no rho yet
 
 
 def test_settings_from_env(monkeypatch, tmp_path):
@@ -243,7 +236,7 @@ def test_settings_from_env(monkeypatch, tmp_path):
 
 def test_all_classes_grid_keeps_the_noise_down_each_column(acgan_ckpt, wgan_gp_ckpt):
     from wgan_app.errors import UserError
-    from wgan_app.registry import class_grid, digits
+    from wgan_app.pictures import class_grid, digits
 
     sampler = Sampler.load(acgan_ckpt)
     g = class_grid(sampler, seed=21, columns=4)
@@ -258,7 +251,7 @@ def test_all_classes_grid_keeps_the_noise_down_each_column(acgan_ckpt, wgan_gp_c
 
 
 def test_latent_walk_starts_and_ends_at_its_seeds(acgan_ckpt):
-    from wgan_app.registry import latent_walk
+    from wgan_app.pictures import latent_walk
 
     sampler = Sampler.load(acgan_ckpt)
     frames = latent_walk(sampler, seed_a=3, seed_b=4, label_a=1, label_b=8, frames=6)
@@ -280,13 +273,14 @@ def test_app_py_serves_a_hub_model_named_by_env(tmp_path, acgan_ckpt):
 
     from conftest import wait_until_serving
     from fake_hub import FakeHub
+
     from wgan_app.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 
     root = Path(__file__).resolve().parents[1]
     with FakeHub() as hub:
         hub.add_commit("alice/digits", {f: (acgan_ckpt / f).read_bytes() for f in (CONFIG_NAME, WEIGHTS_NAME)},
                        tag="v1")
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GRADIO_", "WGAN_APP_"))}
         env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_XET="1",
                    GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_PORT=str(port),

@@ -200,14 +200,20 @@ def test_importing_and_building_load_nothing(tmp_path, acgan_ckpt):
 
 def test_the_form_says_how_long_a_run_will_take_before_start(svc):
     text = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "fast")
-    assert text.startswith(f"600 steps of acgan (fast recipe: lr {TrainConfig().lr:g}, n_critic 1, batch 64): about **")
-    assert "steps/s (bench/bench_train.py" in text
+    assert text.startswith(f"600 steps of acgan with the dcgan generator (fast recipe: lr {TrainConfig().lr:g}, "
+                           "n_critic 1, batch 64): about **")
+    assert "steps/s (assumed: bench/bench_train.py on 2 threads" in text  # says what it assumes, and where from
+    assert "`fast` changes from the paper's recipe: class_weight_g 1.0 -> 4.0, lr 0.0001 -> 0.0005" in text
     paper = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "paper")
     assert "paper recipe: lr 0.0001, n_critic 5" in paper
     rate = lambda t: float(t.split(" at ")[1].split(" steps/s")[0])  # noqa: E731
     assert rate(text) > 3 * rate(paper)
     with pytest.raises(UserError, match="recipe"):
         services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "turbo")
+    mlp = services.estimate(svc, "gan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "fast", "mlp")
+    assert mlp.startswith("600 steps of gan with the mlp generator") and "a rough guess" in mlp
+    with pytest.raises(UserError, match="g_arch 'resnet' is not one of: dcgan, dcgan-nobn, mlp"):
+        services.estimate(svc, "gan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "fast", "resnet")
 
 
 @pytest.mark.parametrize("kw, needle", [

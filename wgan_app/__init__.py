@@ -1,3 +1,3 @@
 """wgan_app: train, load and demonstrate Wasserstein GANs on MNIST-style data."""
 
-__version__ = "0.1.0"
+__version__ = "3.0.0"

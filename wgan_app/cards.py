@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Optional
 
 from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint
-from .config import UNTIL_TIME_LIMIT
+from .config import G_ARCHS, UNTIL_TIME_LIMIT
 from .objectives import VARIANTS
 from .rundir import read_metrics
 
 SAMPLES_NAME = "samples.png"
 LICENSE = "mit"
 _DATASET_REPOS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist"}
-RECIPE_FIELDS = ("variant", "dataset", "recipe", "constraint", "iters", "batch_size", "optimizer", "lr", "beta1", "beta2",
+RECIPE_FIELDS = ("variant", "dataset", "recipe", "constraint", "iters", "batch_size", "optimizer", "lr", "beta1",
+                 "beta2",
                  "n_critic", "critic_warmup", "lambda_gp", "clip_value", "class_weight_d", "class_weight_g",
-                 "lr_decay_from", "ema", "g_width", "g_refine", "d_width", "d_layers", "z_dim", "seed")
+                 "lr_decay_from", "ema", "g_arch", "g_width", "g_refine", "d_width", "d_layers", "z_dim", "seed")
 
 
 def hardware_text(meta: dict) -> str:
@@ -110,7 +111,8 @@ def model_card(ckpt: Checkpoint, repo_id: Optional[str] = None, name: Optional[s
     took = f" in {wall_s / 60:.1f} minutes of training" if isinstance(wall_s, (int, float)) else ""
     lines = ["---", *_yaml(meta), "---", "",
              f"# {name}", "",
-             f"{'An' if title[:1].upper() in 'AEIOU' else 'A'} {title} generator of 28x28 {m.dataset} images, {kind}, trained with wgan_app for "
+             f"{'An' if title[:1].upper() in 'AEIOU' else 'A'} {title} generator ({G_ARCHS[m.g_arch]}) of 28x28 "
+             f"{m.dataset} images, {kind}, trained with wgan_app for "
              f"{ckpt.step} generator steps{took} on {hardware_text(ckpt.meta)}{f' ({note})' if note else ''}.",
              "The weights are the exponential moving average of the generator, with batch-norm statistics "
              "re-measured on its own samples." if ckpt.meta.get("ema") else "", "",
@@ -142,8 +144,9 @@ def model_card(ckpt: Checkpoint, repo_id: Optional[str] = None, name: Optional[s
         lines += [f"In the web UI, type `hf://{repo_id}` (or `hf://{repo_id}@<commit>` to pin a revision) "
                   "into the model picker.", ""]
     lines += ["## Load it in plain PyTorch", "",
-              "The generator is a small DCGAN-style network; its definition is included so nothing else is needed "
-              "beyond `torch`, `safetensors` and `huggingface_hub`.", "",
+              "The generator is a small network (DCGAN-style or an MLP, as `g_arch` in config.json says); its "
+              "definition is included so nothing else is needed beyond `torch`, `safetensors` and "
+              "`huggingface_hub`.", "",
               "```python", _plain_pytorch_snippet(repo_id or f"USER/{name}"), "```", "",
               "## Files", "",
               f"- `{CONFIG_NAME}`: the generator's constructor arguments plus wgan_app metadata (step, EMA, "
@@ -154,9 +157,12 @@ def model_card(ckpt: Checkpoint, repo_id: Optional[str] = None, name: Optional[s
 
 
 def _plain_pytorch_snippet(repo_id: str) -> str:
-    from .models import Generator
+    from . import models
 
-    source = inspect.getsource(Generator).rstrip()
+    # The generator class and what it builds on (the DCGAN body, the MLP's size), verbatim.
+    source = "\n\n\n".join([f"MLP_UNITS, MLP_LAYERS = {models.MLP_UNITS}, {models.MLP_LAYERS}",
+                               inspect.getsource(models._dcgan_body).rstrip(),
+                               inspect.getsource(models.Generator).rstrip()])
     return "\n".join([
         "from __future__ import annotations",
         "",
@@ -170,7 +176,7 @@ def _plain_pytorch_snippet(repo_id: str) -> str:
         "",
         f'REPO = "{repo_id}"',
         'with open(hf_hub_download(REPO, "config.json")) as f:',
-        "    cfg = SimpleNamespace(**json.load(f))",
+        '    cfg = SimpleNamespace(**{"g_arch": "dcgan", **json.load(f)})  # files before g_arch: the DCGAN',
         "",
         "",
         source,

@@ -4,20 +4,20 @@ A checkpoint folder (Hugging Face layout, enough to sample):
     config.json          model config (flat) + {"format_version", "step", "ema", "train_config"}
     model.safetensors    generator weights (the averaged generator when EMA is on)
     training_state.pt    optional: critic, raw generator, optimizers, step, RNG states (resume)
-A run directory keeps its checkpoints in `checkpoints/step_NNNNNNN/`; a path to a run directory
-means its latest complete checkpoint. Folders are written under a temporary name and renamed,
-so a crash never leaves a half-written checkpoint where a reader looks.
+A run directory keeps its checkpoints in `checkpoints/step_NNNNNNN/` and a path to a run directory
+means its latest complete checkpoint: that layout is rundir.py's. Folders are written under a
+temporary name and swapped into place (atomic.py), so a crash never leaves a half-written
+checkpoint where a reader looks.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import re
 import shutil
-import sys
 import tempfile
+import threading
+import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import as_if_created, replace_dir
 from .config import ModelConfig, TrainConfig
 from .errors import UserError, first_line
 
@@ -33,7 +34,6 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 STATE_NAME = "training_state.pt"
-_STEP_DIR = re.compile(r"^step_(\d{7,})$")
 
 
 @dataclass
@@ -58,42 +58,6 @@ class Checkpoint:
 
 
 # --- writing ------------------------------------------------------------------------------
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def _as_if_created(path: Path, directory: bool = False) -> None:
-    """mkstemp/mkdtemp make owner-only 0600/0700 entries; give what we publish the modes a
-    plain open()/mkdir() would, so checkpoints stay readable by a container's other users."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace: all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _as_if_created(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 def checkpoint_config(model: ModelConfig, step: int, ema: bool, train: TrainConfig | None = None,
@@ -126,10 +90,10 @@ def write_checkpoint_dir(dest: str | os.PathLike, config: dict, generator_state:
         for p in tmp.iterdir():  # durability before the rename makes it visible
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
-            _as_if_created(p)
-        _as_if_created(tmp, directory=True)
+            as_if_created(p)
+        as_if_created(tmp, directory=True)
         if dest.exists():
-            _replace_dir(tmp, dest)
+            replace_dir(tmp, dest)
         else:
             os.replace(tmp, dest)
     except BaseException:
@@ -138,94 +102,7 @@ def write_checkpoint_dir(dest: str | os.PathLike, config: dict, generator_state:
     return dest
 
 
-def _replace_dir(new: Path, dest: Path) -> None:
-    """Put folder `new` where folder `dest` is, so that a reader always finds one of the two.
-
-    Linux swaps the two names in one step (renameat2 with RENAME_EXCHANGE), then the old folder,
-    now under the temporary name, is deleted. Elsewhere (or on a file system that cannot swap)
-    it takes two renames, and a reader between them finds no `dest`."""
-    if not _exchange(new, dest):
-        trash = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        os.replace(dest, trash)
-        os.replace(new, dest)
-        new = trash
-    shutil.rmtree(new, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths; False where the platform or file system cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):  # a libc older than glibc 2.28
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
-        return False  # this file system does not swap: fall back to two renames
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def step_dir_name(step: int) -> str:
-    return f"step_{step:07d}"
-
-
-def list_step_dirs(run_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints of a run, oldest first."""
-    root = Path(run_dir) / "checkpoints"
-    if not root.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()]
-    return [p for _, p in sorted(found)]
-
-
-_PARTIAL = re.compile(r"^\.step_\d{7,}\.(tmp|old)-")
-
-
-def remove_partial_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
-    """Delete what a kill during `write_checkpoint_dir` leaves in a run's checkpoints/: temporary
-    `.step_N.tmp-*` folders (never renamed into place) and `.step_N.old-*` (replaced ones)."""
-    root = Path(run_dir) / "checkpoints"
-    if not root.is_dir():
-        return []
-    gone = [p for p in root.iterdir() if _PARTIAL.match(p.name) and p.is_dir()]
-    for p in gone:
-        shutil.rmtree(p, ignore_errors=True)
-    return gone
-
-
-def rotate_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
-    for old in list_step_dirs(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 # --- reading ------------------------------------------------------------------------------
-
-
-def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
-    """A checkpoint folder, a run directory (-> its latest checkpoint) or a config/weights file."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise UserError(f"checkpoint {str(path)!r} does not exist; pass a checkpoint folder or a run directory")
-    if p.is_file():
-        if p.name in (CONFIG_NAME, WEIGHTS_NAME):
-            p = p.parent
-        else:
-            raise UserError(f"{str(path)!r} is a file; pass the checkpoint folder that holds "
-                            f"{CONFIG_NAME} and {WEIGHTS_NAME}")
-    if (p / CONFIG_NAME).exists() and (p / WEIGHTS_NAME).exists():
-        return p
-    steps = list_step_dirs(p)
-    if steps:
-        return steps[-1]
-    if (p / "checkpoints").is_dir():
-        raise UserError(f"run directory {str(path)!r} has no checkpoint yet; train it longer or resume it")
-    raise UserError(f"{str(path)!r} is not a wgan_app checkpoint: it needs {CONFIG_NAME} and {WEIGHTS_NAME}")
 
 
 def read_checkpoint_config(ckpt_dir: Path) -> tuple[ModelConfig, dict]:
@@ -254,6 +131,7 @@ def read_checkpoint_config(ckpt_dir: Path) -> tuple[ModelConfig, dict]:
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Load and validate a checkpoint; every problem becomes a one-line UserError."""
     from .models import Generator
+    from .rundir import resolve_checkpoint_dir  # rundir builds on this module: imported on use
 
     ckpt_dir = resolve_checkpoint_dir(path)
     model, meta = read_checkpoint_config(ckpt_dir)
@@ -298,3 +176,19 @@ def load_training_state(ckpt_dir: str | os.PathLike) -> dict:
                             "run code: refused. Resume from an older checkpoint by deleting this folder") from None
         raise UserError(f"{p} is unreadable ({first_line(e)}); resume from an older checkpoint "
                         "by deleting this folder") from None
+
+
+def export_zip(ckpt_dir: Path, dest: Path, name: str) -> Path:
+    """Zip a checkpoint for sharing: config.json, model.safetensors, samples. Not the resume
+    state (critic and optimisers), which is three times larger and only useful on this server."""
+    from .rundir import resolve_checkpoint_dir
+
+    ckpt_dir = resolve_checkpoint_dir(ckpt_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(ckpt_dir.iterdir()):
+            if p.is_file() and p.name != STATE_NAME and not p.name.startswith("."):
+                zf.write(p, f"{name}/{p.name}")
+    os.replace(tmp, dest)
+    return dest

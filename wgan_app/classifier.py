@@ -211,7 +211,7 @@ def _readme(command: str, summary: dict, floor: dict) -> str:
 
 A small CNN trained on MNIST's training split (60,000 images) by wgan_app; its 128-d
 penultimate features define MNIST-FID and its predictions give class accuracy and class entropy
-(see the main README, "Quality metrics").
+(see docs/training.md, "Quality metrics").
 
 - Trained with: `{command}`
 - Test accuracy (MNIST test split, 10,000 images): **{summary['test_accuracy'] * 100:.2f} %**

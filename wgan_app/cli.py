@@ -24,6 +24,16 @@ RESUMABLE = {"iters", "lr_decay_from", "max_minutes", "device", "data_dir", "log
              "keep_checkpoints", "eval_every", "eval_minutes", "eval_num", "tensorboard", "amp", "run_dir"}
 
 
+EXAMPLES = """examples:
+  python app.py                                              the web UI on http://127.0.0.1:7860
+  python app.py --train --max-minutes 5                      class-conditional digits in five CPU minutes
+  python app.py --train --variant wgan --g-arch mlp --max-minutes 5    the original WGAN with an MLP generator
+  python app.py --train --resume --run-dir runs/NAME --iters 8000      continue a run to a new total
+  python app.py --sample --checkpoint checkpoints/acgan-mnist --label 7 --out sevens.png
+  python app.py --eval --checkpoint runs/NAME --num 10000    MNIST-FID and class accuracy as JSON
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:  # one line, no usage dump
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -32,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="app.py", description="Train, sample and demonstrate Wasserstein GANs on MNIST-style data. "
                 "With no mode flag, starts the web UI.", formatter_class=argparse.RawDescriptionHelpFormatter,
-                epilog="recipes (--recipe; any flag you give overrides its value):\n" + recipes_table())
+                epilog=EXAMPLES + "\nrecipes (--recipe; any flag you give overrides its value):\n" + recipes_table())
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--train", action="store_true", help="train headless with a progress bar")
     mode.add_argument("--sample", action="store_true", help="write samples of a checkpoint to --out")
@@ -40,12 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--push-to-hub", metavar="USER/REPO", help="upload --checkpoint to the Hugging Face Hub")
 
     t = p.add_argument_group("training (--train)")
-    for name, typ, help_text in train_flags():  # help text lives beside each field in config.py
+    for name, typ, help_text, choices in train_flags():  # help text lives beside each field in config.py
         kw = dict(default=None, help=help_text, dest=name)
         if typ is bool:
             t.add_argument(flag(name), action=argparse.BooleanOptionalAction, **kw)
-        else:
-            t.add_argument(flag(name), type=typ, metavar=name.upper(), **kw)
+        else:  # choices are shown, and checked by TrainConfig with its own one-line message
+            metavar = "{" + ",".join(choices) + "}" if choices else name.upper()
+            t.add_argument(flag(name), type=typ, metavar=metavar, **kw)
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir to --iters")
 
     s = p.add_argument_group("sampling (--sample, --eval, --push-to-hub)")
@@ -64,16 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    given = {name: getattr(args, name) for name, _, _ in train_flags() if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name, *_ in train_flags() if getattr(args, name) is not None}
     if not args.resume:
         if "max_minutes" in given and "iters" not in given:
             given["iters"] = UNTIL_TIME_LIMIT  # the time limit alone ends the run
         return TrainConfig(**given)
     if not args.run_dir:
         raise UserError("--resume needs --run-dir: the run directory to continue")
-    cfg_path = Path(args.run_dir) / "config.json"
+    from .rundir import CONFIG_NAME
+
+    cfg_path = Path(args.run_dir) / CONFIG_NAME
     if not cfg_path.is_file():
-        raise UserError(f"--resume: {args.run_dir} has no config.json, so it is not a run directory")
+        raise UserError(f"--resume: {args.run_dir} has no {CONFIG_NAME}, so it is not a run directory")
     import json
 
     try:
@@ -86,6 +99,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise UserError(f"{flag(k)} {given[k]} differs from the run's {getattr(saved, k)}; a resumed run keeps "
                         f"its recipe: drop {flag(k)} or start a new run")
     return saved.replace(**{k: v for k, v in given.items() if k in RESUMABLE})
+
+
+def console() -> int:
+    """The `wgan-app` command and `python app.py`: main() with the process set up for it."""
+    import os
+
+    # Deterministic cuBLAS (training's default on CUDA) needs this before any thread first uses
+    # cuBLAS, and the web server may draw digits on the GPU before its first training job.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return main()
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -151,7 +174,7 @@ def _train(args: argparse.Namespace, group, where: dict) -> int:
         stop.set()  # first Ctrl-C: finish the step, save, exit
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    signal.signal(signal.SIGTERM, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigint)
     if cfg.tensorboard and group.is_main:
         try:
             import torch.utils.tensorboard  # noqa: F401
@@ -168,8 +191,9 @@ def _train(args: argparse.Namespace, group, where: dict) -> int:
         steps = f"{cfg.iters} steps" if cfg.iters < UNTIL_TIME_LIMIT else ""
         procs = (f" x {group.world} processes ({cfg.batch_size // group.world} images each)"
                  if group.world > 1 else "")
-        print(f"training {cfg.variant} on {cfg.dataset} ({cfg.recipe} recipe: lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
-              f"batch {cfg.batch_size}) on {trainer.device.type}{procs} for "
+        arch = f" with the {cfg.g_arch} generator" if cfg.g_arch != "dcgan" else ""
+        print(f"training {cfg.variant}{arch} on {cfg.dataset} ({cfg.recipe} recipe: lr {cfg.lr:g}, "
+              f"n_critic {cfg.n_critic}, batch {cfg.batch_size}) on {trainer.device.type}{procs} for "
               f"{' or '.join(x for x in (steps, limit) if x)}"
               f"{f', from step {trainer.step_count}' if trainer.step_count else ''}; run directory {cfg.run_dir}",
               file=sys.stderr)
@@ -180,6 +204,7 @@ def _train(args: argparse.Namespace, group, where: dict) -> int:
         return _consume(trainer.run(should_stop=stop.is_set), cfg, trainer.step_count)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def _drain(events) -> int:
@@ -254,7 +279,7 @@ def open_sampler(ref: Optional[str]):
 def run_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .checkpoint import atomic_write_bytes
+    from .atomic import atomic_write_bytes
     from .images import grid, png_bytes
 
     if not args.out:

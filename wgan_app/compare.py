@@ -14,7 +14,9 @@ from typing import Optional
 
 import numpy as np
 
+from .config import G_ARCHS
 from .evidence import RunEvidence, is_number, spearman, training_estimate
+from .figures import PALETTE, line_chart, mosaic
 
 MAX_POINTS_PER_RUN = 150  # loss curves: the plots slow down past ~1,000 points in all
 LOSS_SERIES = {  # what the loss plot can show: label -> how to read it from a step row
@@ -23,7 +25,7 @@ LOSS_SERIES = {  # what the loss plot can show: label -> how to read it from a s
     "generator loss": lambda r: r.get("loss_g"),
 }
 ESTIMATES = {"held-out W estimate": "w_heldout", "training-time W estimate": "w_train"}
-EXPORT_COMMAND = ("python bench/bench_compare.py --minutes 20 --export-to checkpoints/evidence   "
+EXPORT_COMMAND = ("python bench/bench_compare.py --minutes 5 --export-to checkpoints/evidence/recipes   "
                   "# or, per run: python app.py --train ... --eval-every N --grid-minutes 1,2,5,10,20, "
                   "then python -m wgan_app.evidence RUN_DIR")
 
@@ -33,14 +35,52 @@ def empty_message(root: str | Path) -> str:
             f"measured. This makes it, one training run after another:\n\n```bash\n{EXPORT_COMMAND}\n```")
 
 
-def options(runs: list[RunEvidence]) -> tuple[list[str], list[str], list[int]]:
-    """(variants, recipes, seeds) present in the evidence, each sorted."""
-    return (sorted({r.variant for r in runs}), sorted({r.recipe for r in runs}), sorted({r.seed for r in runs}))
+def options(runs: list[RunEvidence]) -> tuple[list[str], list[str], list[str], list[int]]:
+    """(variants, recipes, generator architectures, seeds) present in the evidence, each sorted
+    (architectures in G_ARCHS order, the DCGAN first)."""
+    archs = [a for a in G_ARCHS if any(r.arch == a for r in runs)]
+    archs += sorted({r.arch for r in runs} - set(archs))
+    return (sorted({r.variant for r in runs}), sorted({r.recipe for r in runs}), archs, sorted({r.seed for r in runs}))
 
 
-def select(runs: list[RunEvidence], variants, recipes, seeds) -> list[RunEvidence]:
+def select(runs: list[RunEvidence], variants, recipes, archs, seeds) -> list[RunEvidence]:
     seeds = {int(s) for s in seeds or ()}
-    return [r for r in runs if r.variant in (variants or ()) and r.recipe in (recipes or ()) and r.seed in seeds]
+    return [r for r in runs if r.variant in (variants or ()) and r.recipe in (recipes or ())
+            and r.arch in (archs or ()) and r.seed in seeds]
+
+
+def _colors(runs: list[RunEvidence]) -> dict[str, tuple]:
+    return {r.label: PALETTE[i % len(PALETTE)] for i, r in enumerate(runs)}
+
+
+def fid_chart(runs: list[RunEvidence], x: str = "minutes", w: int = 640, h: int = 360) -> np.ndarray:
+    """MNIST-FID of each run's evaluations against `x` ("minutes" of training or generator
+    "step"), on a log axis so the good runs are not squashed under the bad ones' thousands."""
+    colors = _colors(runs)
+    series = [(r.label, [e[x] for e in r.evals()], [e["fid"] for e in r.evals()], colors[r.label]) for r in runs]
+    against = "training time" if x == "minutes" else "generator steps"
+    title = f"MNIST-FID against {against} (log, lower is better)"
+    return np.asarray(line_chart(series, w, h, title=title, log_y=True,
+                                 x_label="minutes of training" if x == "minutes" else "generator step"))
+
+
+def loss_chart(runs: list[RunEvidence], series: str, w: int = 640, h: int = 340) -> np.ndarray:
+    """One LOSS_SERIES of each run against minutes of training, averaged to MAX_POINTS_PER_RUN points."""
+    frame = loss_frame(runs, series)
+    colors = _colors(runs)
+    lines = [(r.label, frame[frame.run == r.label].minutes.tolist(), frame[frame.run == r.label].value.tolist(),
+              colors[r.label]) for r in runs]
+    return np.asarray(line_chart(lines, w, h, title=f"{series} during training", x_label="minutes of training"))
+
+
+def grids_figure(runs: list[RunEvidence], minute, tile_px: int = 220) -> np.ndarray:
+    """Every run's fixed-noise grid after `minute` minutes of training, captioned, six a row."""
+    from PIL import Image
+
+    if minute is None:
+        return mosaic([], 6, tile_px)
+    tiles = [(Image.fromarray(img), caption) for img, caption in grids_at(runs, float(minute))]
+    return mosaic(tiles, 6, tile_px)
 
 
 def _frame(rows: list[tuple], columns: list[str]):

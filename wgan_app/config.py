@@ -6,7 +6,8 @@ complete: a setting left at None takes its value from the run's recipe (`recipe`
 best quality per CPU-minute measured here, or "paper", each method's published recipe; see
 objectives.py) when the config is constructed. The config remembers which fields the recipe
 filled, so `replace(variant=..., recipe=...)` re-derives them instead of carrying the old
-variant's recipe over, while whatever the person set explicitly stays. Validation raises `UserError` naming the field the way the CLI spells it. Each
+variant's recipe over, while whatever the person set explicitly stays. Validation raises
+`UserError` naming the field the way the CLI spells it. Each
 field's help text sits beside it (`metadata["help"]`); the CLI and the UI read it from there.
 """
 
@@ -25,6 +26,10 @@ DATASETS = ("mnist", "fashion-mnist")
 UNTIL_TIME_LIMIT = 10**9  # iters of a run that only --max-minutes ends (the CLI's default then)
 DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("none", "batch")
+# Generator architectures (models.py): the three settings of the WGAN paper's section 4.3.
+G_ARCHS = {"dcgan": "DCGAN generator with batch norm",
+           "dcgan-nobn": "DCGAN generator without batch norm, constant filters",
+           "mlp": "MLP generator, 4 x 512 ReLU"}
 MAX_GRID_MARKS = 100  # --grid-minutes: a grid is ~50 kB, so a run's minute grids stay a few MB at most
 
 
@@ -41,13 +46,16 @@ def _f(default: Any, help: str, **kw) -> Any:
 class ModelConfig:
     """Everything needed to rebuild the generator (and critic) of a checkpoint."""
 
-    variant: str = _f("acgan", " | ".join(f"{c.variant} ({c.summary})" for c in VARIANTS.values()))
-    dataset: str = _f("mnist", " | ".join(DATASETS))
+    variant: str = _f("acgan", "what to train: " + "; ".join(f"{c.variant} = {c.title.split(': ', 1)[-1]}"
+                                                              for c in VARIANTS.values()), choices=tuple(VARIANTS))
+    dataset: str = _f("mnist", "the training images", choices=DATASETS)
     z_dim: int = _f(64, "latent size")
     n_classes: int = _f(10, "0 = unconditional (only acgan is class-conditional)", cli=False)
-    g_width: int = _f(64, "generator width (channels at 14x14; 2x that at 7x7)")
+    g_arch: str = _f("dcgan", "generator architecture: dcgan = batch norm, channels doubling; dcgan-nobn = no batch "
+                              "norm, constant channels; mlp = 4 x 512 ReLU", choices=tuple(G_ARCHS))
+    g_width: int = _f(64, "generator width (channels at 14x14; 2x that at 7x7 for dcgan; unused by mlp)")
     d_width: int = _f(64, "critic width (channels at 14x14; 2x that at 7x7)")
-    d_norm: str = _f("none", "critic normalisation: none | batch (refused with the gradient penalty)")
+    d_norm: str = _f("none", "critic normalisation (batch is refused with the gradient penalty)", choices=NORMS)
     g_refine: int = _f(32, "channels of an extra 28x28 generator stage before the pixels (0 = none)")
     d_layers: int = _f(3, "strided critic convolutions: 2 (to 7x7) or 3 (to 4x4 at 4x the width)")
     image_size: int = _f(28, "image side", cli=False)
@@ -57,6 +65,7 @@ class ModelConfig:
         _check_choice("variant", self.variant, tuple(VARIANTS))
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("d_norm", self.d_norm, NORMS)
+        _check_choice("g_arch", self.g_arch, tuple(G_ARCHS))
         for name in ("z_dim", "g_width", "d_width"):
             _check_int(name, getattr(self, name), lo=1, hi=4096)
         _check_int("n_classes", self.n_classes, lo=0, hi=1000)
@@ -97,16 +106,16 @@ class TrainConfig:
     g_width=32, lr=1e-4)`; the model's fields are also readable flat (`cfg.variant`, `cfg.z_dim`)."""
 
     model: ModelConfig
-    recipe: str = _f("fast", "fast (best quality per CPU-minute measured here) | paper (each method's published "
-                             "recipe); a setting you give explicitly overrides the recipe's")
+    recipe: str = _f("fast", "fast = best quality per CPU-minute measured here; paper = each method's published "
+                             "recipe; a setting you give explicitly overrides the recipe's", choices=RECIPES)
     data_dir: str = _f("data", "folder holding MNIST/raw or FashionMNIST/raw (downloaded there on first use "
                                "when online)")
-    constraint: Optional[str] = _f(None, "Lipschitz constraint: gp (gradient penalty) | clip (weight clipping) | "
-                                         "none (gan); acgan takes gp or clip (default gp)")
+    constraint: Optional[str] = _f(None, "Lipschitz constraint: gp = gradient penalty, clip = weight clipping, "
+                                         "none (gan); acgan takes gp or clip (default gp)", choices=CONSTRAINTS)
     iters: int = _f(4000, "generator steps to train to (with --resume: the new total; with --max-minutes and no "
                           "--iters: no step limit)")
     batch_size: Optional[int] = _f(None, "images per critic and generator step")
-    optimizer: Optional[str] = _f(None, "adam | rmsprop")
+    optimizer: Optional[str] = _f(None, "the update rule of both players", choices=("adam", "rmsprop"))
     lr: Optional[float] = _f(None, "learning rate of both players")
     beta1: Optional[float] = _f(None, "Adam beta1")
     beta2: Optional[float] = _f(None, "Adam beta2")
@@ -120,7 +129,7 @@ class TrainConfig:
                                               "to 0 (1 = constant)")
     ema: Optional[float] = _f(None, "decay of the averaged generator used for samples and checkpoints (0 = off)")
     seed: int = _f(0, "random seed (training: init, data order, noise; sampling: the latents)")
-    device: str = _f("auto", "auto | cpu | cuda")
+    device: str = _f("auto", "where to train (auto: CUDA when present)", choices=DEVICES)
     amp: bool = _f(False, "bf16 autocast on CUDA (the gradient penalty stays fp32)")
     deterministic: bool = _f(True, "on CUDA, deterministic kernels, so a run and its resumes are bit-exact "
                                    "(--no-deterministic: a little faster, runs differ in the last bits)")
@@ -270,8 +279,9 @@ def config_fields(cls) -> list[dataclasses.Field]:
     return list(fields(cls))
 
 
-def train_flags() -> list[tuple[str, type, str]]:
-    """(field name, value type, help) of every TrainConfig setting, model knobs first: the CLI's flags.
+def train_flags() -> list[tuple[str, type, str, Optional[tuple]]]:
+    """(field name, value type, help, choices or None) of every TrainConfig setting, model knobs
+    first: the CLI's flags.
     The help ends with the default: the field's own, or "the recipe's" for what a recipe decides."""
     import typing
 
@@ -289,7 +299,7 @@ def train_flags() -> list[tuple[str, type, str]]:
             else:
                 default = f.default
             text = f.metadata.get("help", "") + (f" (default: {default})" if default is not None else "")
-            out.append((f.name, args[0] if args else hints[f.name], text))
+            out.append((f.name, args[0] if args else hints[f.name], text, f.metadata.get("choices")))
     return out
 
 
@@ -321,9 +331,10 @@ def _check_float(name, value, lo, hi, lo_open=False, hi_open=False) -> None:
 
 
 # Fields added to format 1 after it first shipped. A file without them was written before they
-# existed: without g_refine / d_layers the networks had no such stage, and without `recipe` the
-# only recipe was the papers'. Their absence means that, not today's default.
-LEGACY_DEFAULTS = {"g_refine": 0, "d_layers": 2, "recipe": "paper"}
+# existed: without g_refine / d_layers the networks had no such stage, without `recipe` the
+# only recipe was the papers', and without `g_arch` the only generator was the DCGAN. Their
+# absence means that, not today's default.
+LEGACY_DEFAULTS = {"g_refine": 0, "d_layers": 2, "recipe": "paper", "g_arch": "dcgan"}
 
 
 def _from_dict(cls, d: dict, what: str, names: Optional[set] = None):
@@ -340,9 +351,19 @@ def _from_dict(cls, d: dict, what: str, names: Optional[set] = None):
         raise UserError(f"{what} is invalid: {e}") from None
 
 
+def fast_changes(variant: str, constraint: Optional[str] = None) -> str:
+    """What --recipe fast changes from the paper's recipe for `variant`, in one line:
+    'lr 5e-05 -> 0.001, n_critic 5 -> 1, ...' (read from the recipes, so it cannot drift)."""
+    obj = objective_class(variant)
+    constraint = constraint or obj.constraint
+    paper, fast = obj.recipe_for(constraint, "paper"), obj.recipe_for(constraint, "fast")
+    out = [f"{k} {paper.get(k)!s} -> {fast[k]!s}" for k in fast if paper.get(k) != fast[k]]
+    return ", ".join(out) if out else "nothing"
+
+
 def recipes_table(keys: tuple[str, ...] = ("lr", "n_critic", "optimizer", "batch_size", "g_width", "d_width",
                                            "d_layers", "g_refine", "class_weight_g", "ema")) -> str:
-    """What --recipe fast and paper resolve to for each variant, one line each (for --help and the README)."""
+    """What --recipe fast and paper resolve to for each variant, one line each (for --help and docs/method.md)."""
     lines = []
     for name in VARIANTS:
         for recipe in RECIPES:

@@ -21,6 +21,7 @@ from pathlib import Path
 from .cards import model_card, training_curve  # noqa: F401  (training_curve: public here too)
 from .checkpoint import CONFIG_NAME, load_checkpoint, load_training_state, write_checkpoint_dir
 from .errors import UserError
+from .rundir import METRICS_NAME
 
 
 def export(src: str, out: str, command: str, num: int = 10000, name: str | None = None, note: str = "") -> Path:
@@ -32,7 +33,7 @@ def export(src: str, out: str, command: str, num: int = 10000, name: str | None 
     name = name or Path(out).name
     config = json.loads((ckpt.path / CONFIG_NAME).read_text())
     config["metrics"] = metrics
-    curve = training_curve(ckpt.path.parent.parent / "metrics.jsonl")  # run_dir/checkpoints/step_N
+    curve = training_curve(ckpt.path.parent.parent / METRICS_NAME)  # run_dir/checkpoints/step_N
     card = model_card(ckpt, name=name, metrics=metrics, command=command, note=note, curve=curve,
                       wall_s=float(state["elapsed"]))
     extra = {"samples.png": (ckpt.path / "samples.png").read_bytes(), "README.md": card.encode()}

@@ -215,8 +215,14 @@ def _cause(e: BaseException) -> str:
 
 def _pull_error(name: str, revision: Optional[str], e: Exception, endpoint: Optional[str]) -> UserError:
     from huggingface_hub import constants
-    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     if isinstance(e, UserError):
         return e

@@ -22,19 +22,18 @@ import logging
 import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .config import DATASETS, TrainConfig, flag
+from .admission import Foreground
+from .config import TrainConfig
 from .data import DataUnavailable
 from .errors import UserError
-from .objectives import RECIPES, VARIANTS
-from .rundir import default_run_dir
-from .validation import DEFAULT_MAX_ITERS, MAX_UI_BATCH, SPACE_MAX_ITERS, as_float, as_int  # noqa: F401
+from .form import config_from_form
+from .validation import DEFAULT_MAX_ITERS, MAX_UI_BATCH, SPACE_MAX_ITERS, as_int  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,20 @@ ACC_SERIES = {"class_acc": "on real digits", "class_acc_fake": "on generated dig
 # Quality metrics (metrics.py, MetricEvent), drawn when the run evaluates (--eval-every).
 QUALITY_SERIES = {"fid": "MNIST-FID of samples", "fid_floor": "real-vs-real floor"}
 QUALITY_ACC_SERIES = {"class_accuracy": "samples read as their class (classifier)"}
-EVAL_NUM = 500  # samples per evaluation in UI runs: about 1 s on a 2-core CPU
-# Generator steps/s at batch 64 on 2 threads of an AMD EPYC, from `python bench/bench_train.py`
-# (README "Benchmarks"): what the form's time estimate assumes until this server has run that kind.
-MEASURED_STEPS_PER_S = {("acgan", "fast"): 17.7, ("acgan", "paper"): 1.3, ("wgan-gp", "fast"): 22.6,
-                        ("wgan-gp", "paper"): 1.5, ("wgan", "fast"): 10.9, ("wgan", "paper"): 2.6,
-                        ("gan", "fast"): 31.5, ("gan", "paper"): 7.6}
+
+
+def measured_rates(path=None) -> dict[tuple[str, str], dict]:
+    """{(variant, recipe): bench row} from the shipped speed file (bench/bench_train.py --write):
+    what the form's time estimate assumes until this server has run that kind. {} without it."""
+    import json
+
+    from .paths import SPEED_FILE
+
+    try:
+        rows = json.loads(Path(path or SPEED_FILE).read_text())["rows"]
+        return {(r["variant"], r["recipe"]): r for r in rows}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 @dataclass
@@ -78,6 +85,9 @@ class Job:
     version: int = 0  # bumped on every change the plot or picture would show
 
     def __post_init__(self):
+        # (step, monotonic time) at the first and the latest logged window: the measured rate
+        self._first: Optional[tuple[int, float]] = None
+        self._last: Optional[tuple[int, float]] = None
         self.stop_flag = threading.Event()
         self.done = threading.Event()
         self._lock = threading.Lock()
@@ -112,11 +122,20 @@ class Job:
             self._move("stopping")
             return True
 
+    def measured_rate(self) -> float:
+        """Generator steps per wall-clock second between the first and the latest logged window:
+        what this server actually delivers, pauses for visitors, evaluations and the page's own
+        requests included. Before there are two windows, the trainer's rate over the first one."""
+        if self._first is not None and self._last is not None and self._last[0] > self._first[0]:
+            return (self._last[0] - self._first[0]) / max(self._last[1] - self._first[1], 1e-9)
+        return self.steps_per_s
+
     def eta_s(self) -> Optional[float]:
-        """Seconds to the end at the current rate; the caller holds the lock or reads a snapshot."""
-        if self.state in FINAL_STATES or self.steps_per_s <= 0:
+        """Seconds to the end at the measured rate; the caller holds the lock or reads a snapshot."""
+        rate = self.measured_rate()
+        if self.state in FINAL_STATES or rate <= 0:
             return None
-        return (self.cfg.iters - self.step) / self.steps_per_s
+        return (self.cfg.iters - self.step) / rate
 
     def snapshot(self) -> dict:
         """A consistent, JSON-friendly copy (the API's /train_status returns it)."""
@@ -125,7 +144,7 @@ class Job:
             return {
                 "state": self.state, "owner": self.owner, "variant": self.cfg.variant,
                 "dataset": self.cfg.dataset, "step": self.step, "iters": self.cfg.iters,
-                "steps_per_s": round(self.steps_per_s, 3), "eta_s": None if eta is None else round(eta, 1),
+                "steps_per_s": round(self.measured_rate(), 3), "eta_s": None if eta is None else round(eta, 1),
                 "started": self.started, "ended": self.ended, "run_dir": str(self.run_dir),
                 "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
                 "message": self.message, "version": self.version,
@@ -145,6 +164,8 @@ class Job:
                     if isinstance(ev, StepEvent):
                         self._move("running")
                         self.step, self.steps_per_s = ev.step, ev.steps_per_s
+                        self._last = (ev.step, time.monotonic())
+                        self._first = self._first or self._last
                         self.history.append({"step": ev.step, **ev.metrics})
                         if len(self.history) > HISTORY_POINTS:
                             self.history = self.history[:-1:2] + self.history[-1:]
@@ -173,55 +194,6 @@ class Job:
             self._move("failed", message)
 
 
-class Foreground:
-    """Interactive requests in flight (drawing digits), which the training thread lets go first.
-
-    Two CPU cores cannot run a training step and a visitor's request at full speed at once, and
-    most of a request's cost comes after the forward pass (PNG, streaming the answer), on the
-    web server's one event-loop thread. So between generator steps the job's thread waits until
-    no request has been in flight for `grace_s`, for at most `max_wait_s`: a constant stream of
-    requests slows training down without stopping it. A request that arrives mid-step shares the
-    cores for the rest of that step (a fast-recipe step is tens of milliseconds). Beyond `limit`
-    requests at once, new ones are refused with a "busy" message instead of queueing unboundedly."""
-
-    def __init__(self, limit: int = 64, max_wait_s: float = 0.25, grace_s: float = 0.05):
-        self.limit, self.max_wait_s, self.grace_s = limit, max_wait_s, grace_s
-        self._n = 0
-        self._last_end = float("-inf")
-        self._cond = threading.Condition()
-
-    @contextmanager
-    def request(self):
-        with self._cond:
-            if self._n >= self.limit:
-                raise UserError(f"the server is busy drawing {self._n} other requests; try again in a few seconds")
-            self._n += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._n -= 1
-                self._last_end = time.monotonic()
-                self._cond.notify_all()
-
-    @property
-    def in_flight(self) -> int:
-        return self._n
-
-    def wait_idle(self) -> None:
-        """Block until no request is in flight or ended within `grace_s`, or `max_wait_s` passed."""
-        deadline = time.monotonic() + self.max_wait_s
-        with self._cond:
-            while (now := time.monotonic()) < deadline:
-                if self._n == 0:
-                    quiet_at = self._last_end + self.grace_s
-                    if now >= quiet_at:
-                        return
-                    self._cond.wait(min(quiet_at, deadline) - now)
-                else:
-                    self._cond.wait(deadline - now)
-
-
 class JobManager:
     """Owns at most one running Job; remembers the latest one so late visitors see its result."""
 
@@ -244,55 +216,26 @@ class JobManager:
     def expected_rate(self, cfg: TrainConfig) -> tuple[float, str]:
         """(generator steps/s, where the figure comes from) for a run of `cfg` on this server."""
         job = self._job
-        if job is not None and job.steps_per_s > 0 and _kind(job.cfg) == _kind(cfg):
-            return job.steps_per_s, "this server's last run of these settings"
-        base = MEASURED_STEPS_PER_S.get((cfg.variant, cfg.recipe), 1.0)
+        if job is not None and job.measured_rate() > 0 and _kind(job.cfg) == _kind(cfg):
+            return job.measured_rate(), "this server's last run of these settings"
+        row = measured_rates().get((cfg.variant, cfg.recipe))
+        if row is None:
+            return 1.0, "a guess: this recipe has not been benchmarked (bench/bench_train.py --write)"
+        base = row["generator_steps_per_s"]
         if _kind(cfg) != _kind(TrainConfig(variant=cfg.variant, recipe=cfg.recipe, eval_every=cfg.eval_every)):
             # Cost grows about linearly with the batch above 32; below, fixed overheads dominate.
             return base * 64 / max(cfg.batch_size, 32), "a rough guess: these settings were not benchmarked"
-        return base, "bench/bench_train.py on a 2-core CPU"
+        return base, (f"assumed: bench/bench_train.py on {row.get('threads', '?')} threads of an "
+                      f"{row.get('cpu', 'unnamed CPU')}; the real rate replaces it once a run starts")
 
     def active_run_dirs(self) -> list[Path]:
         job = self._job
         return [job.run_dir] if job is not None and job.running else []
 
-    def build_config(self, variant="acgan", dataset="mnist", iters=2000, batch_size=64, lr=None,
-                     n_critic=None, lambda_gp=10.0, clip_value=0.01, seed=0, eval_every=0,
-                     recipe="fast") -> TrainConfig:
-        """The UI/API form -> a validated TrainConfig. Blank lr / n_critic = the recipe's."""
-        if recipe not in RECIPES:
-            raise UserError(f"recipe {recipe!r} is not one of: {', '.join(RECIPES)}")
-        if variant not in VARIANTS:
-            raise UserError(f"variant {variant!r} is not one of: {', '.join(VARIANTS)}")
-        if dataset not in DATASETS:
-            raise UserError(f"dataset {dataset!r} is not one of: {', '.join(DATASETS)}")
-        iters = as_int(iters, "iterations")
-        if not 1 <= iters <= self.max_iters:
-            raise UserError(f"iterations must be between 1 and {self.max_iters} on this server, got {iters}")
-        batch_size = as_int(batch_size, "batch size")
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise UserError(f"batch size must be between 1 and {MAX_BATCH}, got {batch_size}")
-        kw = dict(variant=variant, dataset=dataset, iters=iters, batch_size=batch_size, recipe=recipe,
-                  seed=as_int(seed, "seed"), data_dir=self.data_dir,
-                  # a plot point every step or two and a sample grid at least every 25 steps (live even on a
-                  # slow CPU), a checkpoint every 500 so a hard kill loses little
-                  log_every=max(1, iters // 1000), sample_every=max(1, min(iters // 25, 25)), save_every=500,
-                  eval_every=as_int(form_number(_blank_to_none(eval_every) or 0), "quality evaluation interval"),
-                  eval_num=EVAL_NUM)
-        lr, n_critic = _blank_to_none(lr), _blank_to_none(n_critic)
-        if lr is not None:
-            kw["lr"] = as_float(lr, "learning rate")
-        if n_critic is not None:
-            kw["n_critic"] = as_int(form_number(n_critic), "n_critic")
-        if lambda_gp not in (None, ""):
-            kw["lambda_gp"] = as_float(lambda_gp, "λ (gradient penalty weight)")
-        if clip_value not in (None, ""):
-            kw["clip_value"] = as_float(clip_value, "clip value")
-        try:
-            cfg = TrainConfig(**kw)  # validates ranges, raising UserError naming the field...
-        except UserError as e:  # ...as the CLI spells it: the form and the API say `lr`, not `--lr`
-            raise UserError(api_names(str(e), FORM_FIELDS)) from None
-        return cfg.replace(run_dir=str(default_run_dir(cfg.variant, cfg.dataset, root=self.runs_dir)))
+    def build_config(self, *form, **named) -> TrainConfig:
+        """The UI/API form -> a validated TrainConfig for this server (form.config_from_form)."""
+        return config_from_form(*form, **named, max_iters=self.max_iters, data_dir=self.data_dir,
+                                runs_dir=self.runs_dir)
 
     def start(self, cfg: TrainConfig, owner: str) -> Job:
         """Start `cfg` unless a job is running (then say whose and until when).
@@ -343,22 +286,9 @@ class JobManager:
         self.stop(wait_s)
 
 
-FORM_FIELDS = ("variant", "dataset", "iters", "batch_size", "lr", "n_critic", "lambda_gp", "clip_value", "seed",
-               "eval_every", "recipe")  # /train_start's parameters
-
-
-def api_names(message: str, names: tuple[str, ...]) -> str:
-    """'--n-critic must be at least 1' -> 'n_critic must be at least 1' for the given field names."""
-    import re
-
-    for name in names:
-        message = re.sub(rf"{re.escape(flag(name))}(?![\w-])", name, message)
-    return message
-
-
 def _kind(cfg: TrainConfig) -> tuple:
     """What sets a run's speed: the same kind runs at the same steps/s on the same machine."""
-    return (cfg.variant, cfg.batch_size, cfg.n_critic, cfg.critic_warmup, cfg.constraint, cfg.g_width,
+    return (cfg.variant, cfg.batch_size, cfg.n_critic, cfg.critic_warmup, cfg.constraint, cfg.g_arch, cfg.g_width,
             cfg.d_width, cfg.g_refine, cfg.d_layers, cfg.z_dim, cfg.eval_every)
 
 
@@ -377,7 +307,8 @@ def status_line(job: Optional[Job]) -> str:
         return "No training yet on this server. Pick settings and press **Start**."
     s = job.snapshot()
     pct = 100 * s["step"] / max(s["iters"], 1)
-    head = f"**{s['state'].capitalize()}** · {s['variant']} on {s['dataset']} · step {s['step']}/{s['iters']} ({pct:.0f}%)"
+    head = (f"**{s['state'].capitalize()}** · {s['variant']} on {s['dataset']} · step {s['step']}/{s['iters']} "
+            f"({pct:.0f}%)")
     if job.running:
         rate = f"{s['steps_per_s']:.2f} it/s" if s["steps_per_s"] else "measuring speed…"
         eta = f"ETA {human_duration(s['eta_s'])}" if s["eta_s"] is not None else "ETA —"
@@ -385,20 +316,6 @@ def status_line(job: Optional[Job]) -> str:
     took = human_duration((s["ended"] or time.time()) - s["started"])
     tail = f" · {s['message']}" if s["message"] else ""
     return f"{head} · took {took}{tail}"
-
-
-def _blank_to_none(value):
-    return None if value is None or (isinstance(value, str) and not value.strip()) else value
-
-
-def form_number(value):
-    """Form text "5" -> 5 (and "5.5" -> 5.5, left for the caller to refuse); numbers unchanged."""
-    if isinstance(value, str):
-        try:
-            return float(value) if any(c in value for c in ".eE") else int(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _clock(t: float) -> str:

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from .classifier import MnistClassifier, embed, load_classifier_dir
-from .fid import feature_stats, floor_at, frechet_distance  # noqa: F401  (public here too)
 from .config import ModelConfig
 from .errors import UserError
+from .fid import feature_stats, floor_at, frechet_distance  # noqa: F401  (public here too)
+from .paths import CLASSIFIER_DIR
 from .validation import check_eval_num, check_seed
 
-CLASSIFIER_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-classifier"
 _lock = threading.Lock()
 _cache: dict[str, tuple[MnistClassifier, dict[str, np.ndarray], dict]] = {}
 

@@ -1,4 +1,5 @@
-"""A run's folder on disk, and the only code that reads or writes it.
+"""A run's folder on disk, and the only code that reads or writes it (one checkpoint folder's
+own format is checkpoint.py's).
 
     runs/<time>-<variant>-<dataset>/
         config.json                   the TrainConfig, every recipe value filled in
@@ -12,19 +13,81 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .checkpoint import (atomic_write_bytes, atomic_write_json, list_step_dirs, remove_partial_checkpoints,
-                         rotate_checkpoints, step_dir_name, write_checkpoint_dir)
+from .atomic import atomic_write_bytes, atomic_write_json
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, write_checkpoint_dir
 from .errors import UserError
 from .images import png_bytes
 
-CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
+_STEP_DIR = re.compile(r"^step_(\d{7,})$")
+
+
+# --- the checkpoints/ layout: step folders, rotation, what a kill leaves, run -> checkpoint -----
+
+
+def step_dir_name(step: int) -> str:
+    return f"step_{step:07d}"
+
+
+def list_step_dirs(run_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found)]
+
+
+_PARTIAL = re.compile(r"^\.step_\d{7,}\.(tmp|old)-")
+
+
+def remove_partial_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete what a kill during `write_checkpoint_dir` leaves in a run's checkpoints/: temporary
+    `.step_N.tmp-*` folders (never renamed into place) and `.step_N.old-*` (replaced ones)."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    gone = [p for p in root.iterdir() if _PARTIAL.match(p.name) and p.is_dir()]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
+def rotate_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
+    for old in list_step_dirs(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
+    """A checkpoint folder, a run directory (-> its latest checkpoint) or a config/weights file."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"checkpoint {str(path)!r} does not exist; pass a checkpoint folder or a run directory")
+    if p.is_file():
+        if p.name in (CONFIG_NAME, WEIGHTS_NAME):
+            p = p.parent
+        else:
+            raise UserError(f"{str(path)!r} is a file; pass the checkpoint folder that holds "
+                            f"{CONFIG_NAME} and {WEIGHTS_NAME}")
+    if (p / CONFIG_NAME).exists() and (p / WEIGHTS_NAME).exists():
+        return p
+    steps = list_step_dirs(p)
+    if steps:
+        return steps[-1]
+    if (p / "checkpoints").is_dir():
+        raise UserError(f"run directory {str(path)!r} has no checkpoint yet; train it longer or resume it")
+    raise UserError(f"{str(path)!r} is not a wgan_app checkpoint: it needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+
 
 
 def default_run_dir(variant: str, dataset: str, root: str | Path = "runs") -> Path:

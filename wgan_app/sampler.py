@@ -20,6 +20,7 @@ from .errors import UserError
 from .images import to_uint8
 from .validation import MAX_SAMPLE_NUM, MAX_SEED, check_num, check_seed, parse_label
 
+
 def latents(seed: int, n: int, z_dim: int, offset: int = 0) -> torch.Tensor:
     """(n, z_dim) latents; row i depends only on (seed, offset + i), not on n."""
     check_seed(seed)
@@ -103,6 +104,12 @@ class Sampler:
         if mine.error is not None:
             raise mine.error
         return mine.result
+
+    def synthesize(self, codes: torch.Tensor) -> np.ndarray:
+        """(n, 28, 28) uint8 from generator codes (n, z_dim), e.g. z times a blend of two class
+        embeddings (pictures.latent_walk). One pass, under the same lock as `generate`."""
+        with self._lock, torch.inference_mode():
+            return to_uint8(self.G.synthesize(codes.to(self.device)))
 
     def _forward(self, batch: list["_Pending"]) -> None:
         try:

@@ -32,8 +32,18 @@ from .images import grid, to_uint8
 from .models import build_models
 from .objectives import build_objective
 from .rundir import RunDir, default_run_dir, read_metrics  # noqa: F401  (read_metrics: public here too)
-from .trainer import (CheckpointEvent, DoneEvent, Event, MetricEvent, SampleEvent, StepEvent,  # noqa: F401
-                      Trainer, lr_at, n_critic_at, recalibrated)
+from .trainer import (  # noqa: F401
+    CheckpointEvent,
+    DoneEvent,
+    Event,
+    MetricEvent,
+    SampleEvent,
+    StepEvent,
+    Trainer,
+    lr_at,
+    n_critic_at,
+    recalibrated,
+)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -32,7 +32,7 @@ import hashlib
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Protocol, Sequence
 
@@ -95,6 +95,32 @@ class BatchSource(Protocol):
 
 
 # --- schedules ----------------------------------------------------------------------------
+
+
+class StepSettings(Protocol):
+    """What the Trainer reads from its config, declared once: `TrainConfig` (MNIST runs) and the
+    Lab's `LabSettings` / `LineSettings` provide these fields; nothing else is read."""
+
+    batch_size: int
+    optimizer: str  # "adam" | "rmsprop"
+    lr: float
+    beta1: float
+    beta2: float
+    n_critic: int
+    critic_warmup: bool
+    lr_decay_from: float
+    iters: int
+    max_minutes: Optional[float]
+    ema: float
+    seed: int
+    amp: bool
+    # read by run() only (a caller that only steps may leave them at their defaults)
+    log_every: int
+    sample_every: int
+    save_every: int
+    eval_every: int
+    eval_minutes: float
+    keep_checkpoints: int
 
 
 def n_critic_at(cfg, step: int) -> int:
@@ -225,7 +251,7 @@ class Trainer:
     samples/minute_XX.png (with a `grid_minute` row in metrics.jsonl, to align runs by time).
     """
 
-    def __init__(self, cfg, G: nn.Module, D: nn.Module, objective: Objective, data: BatchSource,
+    def __init__(self, cfg: StepSettings, G: nn.Module, D: nn.Module, objective: Objective, data: BatchSource,
                  device: torch.device | str = "cpu", *, run_dir=None,
                  render: Optional[Callable[[nn.Module], np.ndarray]] = None,
                  evaluate: Optional[Callable[[nn.Module], dict]] = None,
@@ -256,6 +282,19 @@ class Trainer:
     @property
     def step_count(self) -> int:
         return self.state.step
+
+    # --- what a live caller (the Lab) may change between steps --------------------------------
+    def retune(self, cfg: StepSettings, objective: Objective) -> None:
+        """Take new settings and objective at the next step, keeping the networks, the optimisers
+        (their lr follows cfg at the next step) and the RNGs."""
+        self.cfg, self.objective = cfg, objective
+
+    def replace_optimizers(self, opt_g: Optional[torch.optim.Optimizer] = None,
+                           opt_d: Optional[torch.optim.Optimizer] = None) -> None:
+        """Use these optimisers from the next update (e.g. plain SGD for a generator whose step
+        must be its gradient times the lr); None keeps the current one."""
+        self.state.opt_g = opt_g if opt_g is not None else self.state.opt_g
+        self.state.opt_d = opt_d if opt_d is not None else self.state.opt_d
 
     def _clock(self) -> float:
         """Training seconds: wall time less the pauses for measurement."""
@@ -396,15 +435,46 @@ class Trainer:
             yield SampleEvent(self.state.step, path, image)
 
     # --- the loop -------------------------------------------------------------------------
+    # run() is the schedule, each phase a method: agree whether to go on, step, check for
+    # divergence, log a window, evaluate, save minute grids, sample, checkpoint; then finish.
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
         """Train to cfg.iters (or a stop, the time limit, a divergence), yielding events.
 
         `should_stop` is polled between generator steps only, so a stop waits for the current
         step to finish and the checkpoint it leaves resumes exactly."""
-        cfg, s, run, group = self.cfg, self.state, self.run_dir, self.group
-        main = group.is_main  # renders, evaluates and writes; the other ranks train and agree
+        cfg, s = self.cfg, self.state
+        loop = self._start_loop()
+        s.G.train()
+        s.D.train()
+        try:
+            while s.step < cfg.iters:
+                seconds = self._agree_to_go_on(loop, should_stop)
+                if loop.reason != "finished":
+                    break
+                stats = self.step(seconds)
+                eval_due = self._eval_due(loop, seconds)
+                if self._diverged(loop, stats):
+                    break
+                yield from self._log_window(loop, stats)
+                if self.evaluate is not None and eval_due:
+                    yield from self._evaluate_now()
+                if self.group.is_main:  # rank 0's clock, its batch norm as it is (no collective waits on it)
+                    yield from self._minute_grids()
+                if self.render is not None and cfg.sample_every and s.step % cfg.sample_every == 0:
+                    yield from self._sample_now()
+                if loop.saving and cfg.save_every and s.step % cfg.save_every == 0:
+                    yield from self._save_now(loop)
+            if loop.reason != "diverged":
+                yield from self._finish(loop)
+        finally:
+            if self.run_dir is not None:
+                self.run_dir.close()
+        yield DoneEvent(s.step, loop.reason, self.run_dir.path if self.run_dir is not None else None,
+                        loop.last_ckpt, loop.message)
+
+    def _start_loop(self) -> "_Loop":
+        s, run, group = self.state, self.run_dir, self.group
         self._segment_start = t_start = self._clock()
-        t_window, steps_window = t_start, 0
         self._grid_due = sorted(m for m in self.grid_minutes if m * 60 > s.elapsed) if self.render else []
         last_ckpt = run.latest_checkpoint() if run is not None else None
         last_saved = s.step if last_ckpt is not None else -1
@@ -412,87 +482,107 @@ class Trainer:
         saving, last_saved = group.broadcast_object((run is not None, last_saved))
         self._synced_at = -1
         # --eval-minutes marks, on the agreed clock so that every rank evaluates on the same step.
-        eval_period = cfg.eval_minutes * 60
-        next_eval = (math.floor(s.elapsed / eval_period) + 1) * eval_period if eval_period else math.inf
-        window: dict[str, list[float]] = {}
-        reason, message = "finished", ""
-        s.G.train()
-        s.D.train()
-        try:
-            while s.step < cfg.iters:
-                # Between generator steps: a stop asked of any rank, or its clock, stops them all here.
-                # The clock is rank 0's: the one its log, its paused evaluations and --max-minutes count.
-                code, seconds = group.agree(STOP if should_stop() else GO, self._clock() - t_start)
-                if not code and cfg.max_minutes is not None and seconds >= cfg.max_minutes * 60:
-                    code = TIME_LIMIT
-                if code:
-                    reason = "stopped" if code == STOP else "time limit"
-                    break
-                stats = self.step(seconds)
-                eval_due = bool(cfg.eval_every) and s.step % cfg.eval_every == 0
-                if s.elapsed + seconds >= next_eval:  # the first step to end after an --eval-minutes mark
-                    eval_due = True
-                    next_eval = (math.floor((s.elapsed + seconds) / eval_period) + 1) * eval_period
-                steps_window += 1
-                if not all(math.isfinite(v) for v in stats.values()):
-                    bad = ", ".join(k for k, v in stats.items() if not math.isfinite(v))
-                    reason = "diverged"
-                    message = (f"non-finite {bad} at step {s.step}; kept the last good checkpoint "
-                               f"({last_ckpt or 'none'}). Lower --lr or raise --lambda-gp and retry")
-                    break
-                for k, v in stats.items():
-                    window.setdefault(k, []).append(v)
+        period = self.cfg.eval_minutes * 60
+        next_eval = (math.floor(s.elapsed / period) + 1) * period if period else math.inf
+        return _Loop(t_start=t_start, t_window=t_start, saving=saving, last_ckpt=last_ckpt, last_saved=last_saved,
+                     eval_period=period, next_eval=next_eval)
 
-                if (cfg.log_every and s.step % cfg.log_every == 0) or s.step == cfg.iters:
-                    now = self._clock()
-                    rate = steps_window / max(now - t_window, 1e-9)
-                    t_window, steps_window = now, 0
-                    metrics = {k: sum(v) / len(v) for k, v in window.items()}
-                    window = {}
-                    elapsed = self.elapsed()
-                    if run is not None:
-                        run.log({"step": s.step, "time": round(elapsed, 3), "steps_per_s": round(rate, 4),
-                                 **{k: round(v, 6) for k, v in metrics.items()}})
-                    yield StepEvent(s.step, cfg.iters, metrics, elapsed, rate)
+    def _agree_to_go_on(self, loop: "_Loop", should_stop: Callable[[], bool]) -> float:
+        """Between generator steps: a stop asked of any rank, or its clock, stops them all here.
+        The clock is rank 0's: the one its log, its paused evaluations and --max-minutes count.
+        Returns the agreed seconds of this segment; sets loop.reason when the run ends."""
+        code, seconds = self.group.agree(STOP if should_stop() else GO, self._clock() - loop.t_start)
+        if not code and self.cfg.max_minutes is not None and seconds >= self.cfg.max_minutes * 60:
+            code = TIME_LIMIT
+        if code:
+            loop.reason = "stopped" if code == STOP else "time limit"
+        return seconds
 
-                if self.evaluate is not None and eval_due:
-                    self._sync_outputs()
-                    if main:
-                        t_eval = time.time()
-                        values = self.evaluate(self.sampling_generator())
-                        took = time.time() - t_eval
-                        self._paused_s += took  # the clock stops while quality is measured
-                        if run is not None:
-                            run.log({"step": s.step, "time": round(self.elapsed(), 3),
-                                     **{f"eval/{k}": v for k, v in values.items()}, "eval/seconds": round(took, 3)})
-                        yield MetricEvent(s.step, values)
+    def _eval_due(self, loop: "_Loop", seconds: float) -> bool:
+        """Every --eval-every steps, and on the first step to end after each --eval-minutes mark."""
+        s = self.state
+        due = bool(self.cfg.eval_every) and s.step % self.cfg.eval_every == 0
+        if s.elapsed + seconds >= loop.next_eval:
+            due = True
+            loop.next_eval = (math.floor((s.elapsed + seconds) / loop.eval_period) + 1) * loop.eval_period
+        return due
 
-                if main:  # rank 0's clock; its batch norm as it is (a collective cannot wait on one clock)
-                    yield from self._minute_grids()
+    def _diverged(self, loop: "_Loop", stats: dict[str, float]) -> bool:
+        loop.steps_window += 1
+        if all(math.isfinite(v) for v in stats.values()):
+            return False
+        bad = ", ".join(k for k, v in stats.items() if not math.isfinite(v))
+        loop.reason = "diverged"
+        loop.message = (f"non-finite {bad} at step {self.state.step}; kept the last good checkpoint "
+                        f"({loop.last_ckpt or 'none'}). Lower --lr or raise --lambda-gp and retry")
+        return True
 
-                if self.render is not None and cfg.sample_every and s.step % cfg.sample_every == 0:
-                    self._sync_outputs()
-                    if main:
-                        yield self._sample()
+    def _log_window(self, loop: "_Loop", stats: dict[str, float]) -> Iterator[Event]:
+        """Average the step stats over a --log-every window; log and yield them at its end."""
+        cfg, s = self.cfg, self.state
+        for k, v in stats.items():
+            loop.window.setdefault(k, []).append(v)
+        if not ((cfg.log_every and s.step % cfg.log_every == 0) or s.step == cfg.iters):
+            return
+        now = self._clock()
+        rate = loop.steps_window / max(now - loop.t_window, 1e-9)
+        loop.t_window, loop.steps_window = now, 0
+        metrics = {k: sum(v) / len(v) for k, v in loop.window.items()}
+        loop.window = {}
+        elapsed = self.elapsed()
+        if self.run_dir is not None:
+            self.run_dir.log({"step": s.step, "time": round(elapsed, 3), "steps_per_s": round(rate, 4),
+                              **{k: round(v, 6) for k, v in metrics.items()}})
+        yield StepEvent(s.step, cfg.iters, metrics, elapsed, rate)
 
-                if saving and cfg.save_every and s.step % cfg.save_every == 0:
-                    last_ckpt, last_saved = self._checkpoint(), s.step
-                    if main:
-                        yield CheckpointEvent(s.step, last_ckpt)
+    def _evaluate_now(self) -> Iterator[Event]:
+        """Quality metrics of the sampling generator; the clock stops while they are measured."""
+        self._sync_outputs()
+        if not self.group.is_main:
+            return
+        t_eval = time.time()
+        values = self.evaluate(self.sampling_generator())
+        took = time.time() - t_eval
+        self._paused_s += took
+        if self.run_dir is not None:
+            self.run_dir.log({"step": self.state.step, "time": round(self.elapsed(), 3),
+                              **{f"eval/{k}": v for k, v in values.items()}, "eval/seconds": round(took, 3)})
+        yield MetricEvent(self.state.step, values)
 
-            if reason != "diverged":
-                if saving and last_saved != s.step:
-                    last_ckpt = self._checkpoint()
-                    if main:
-                        yield CheckpointEvent(s.step, last_ckpt)
-                if self.render is not None and (not cfg.sample_every or s.step % cfg.sample_every):
-                    self._sync_outputs()
-                    if main:
-                        yield self._sample()
-        finally:
-            if run is not None:
-                run.close()
-        yield DoneEvent(s.step, reason, run.path if run is not None else None, last_ckpt, message)
+    def _sample_now(self) -> Iterator[Event]:
+        self._sync_outputs()
+        if self.group.is_main:
+            yield self._sample()
+
+    def _save_now(self, loop: "_Loop") -> Iterator[Event]:
+        loop.last_ckpt, loop.last_saved = self._checkpoint(), self.state.step
+        if self.group.is_main:
+            yield CheckpointEvent(self.state.step, loop.last_ckpt)
+
+    def _finish(self, loop: "_Loop") -> Iterator[Event]:
+        """After a normal end, a stop or the time limit: the last checkpoint and sample grid."""
+        s = self.state
+        if loop.saving and loop.last_saved != s.step:
+            yield from self._save_now(loop)
+        if self.render is not None and (not self.cfg.sample_every or s.step % self.cfg.sample_every):
+            yield from self._sample_now()
+
+
+@dataclass
+class _Loop:
+    """What one call of Trainer.run keeps between its phases."""
+
+    t_start: float
+    t_window: float  # when the current log window began
+    saving: bool  # rank 0 writes a run directory (agreed by every rank)
+    last_ckpt: Optional[Path]
+    last_saved: int  # the step of the last checkpoint on disk, -1 for none
+    eval_period: float  # --eval-minutes in seconds (0 = off)
+    next_eval: float  # the next --eval-minutes mark, in seconds of training
+    steps_window: int = 0
+    window: dict = field(default_factory=dict)  # stat name -> values since the last log
+    reason: str = "finished"
+    message: str = ""
 
 
 def _png(image: np.ndarray) -> bytes:

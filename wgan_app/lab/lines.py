@@ -5,7 +5,8 @@ with u = Phi(z) uniform on [0, 1]. A BCE discriminator and a Wasserstein critic 
 objectives, through the same Trainer) each train theta from the same start with the same
 critic, data and noise. The BCE discriminator comes with two generator losses: the original
 minimax one, whose game is the JS divergence of the example (its gradient vanishes), and the
-non-saturating one the app's GAN uses (its gradient does not vanish, it is erratic). theta moves by plain SGD, so its step *is* its gradient times the lr: an
+non-saturating one the app's GAN uses (its gradient does not vanish, it is erratic). theta
+moves by plain SGD, so its step *is* its gradient times the lr: an
 adaptive optimiser (Adam, RMSprop) would rescale a vanishing gradient back to a full step and
 hide exactly what this panel is about.
 """
@@ -24,7 +25,7 @@ from .. import losses
 from ..objectives import BCEGAN, WGANGP, Objective
 from ..trainer import Trainer
 from .measures import parallel_lines_distances
-from .nets import PointCritic
+from .nets import PointCritic, seeded_init
 
 
 class LineGenerator(nn.Module):
@@ -100,10 +101,10 @@ class LineTrajectory:
 def train_theta(objective: Objective, name: str, s: LineSettings) -> LineTrajectory:
     """Train theta from s.theta0 under `objective`. The critic is a small MLP built after
     seeding with s.seed, so every objective starts from the same critic, data and noise."""
-    torch.manual_seed(s.seed)  # the critic's initial weights; the Trainer's own RNGs do the rest
-    G, D = LineGenerator(s.theta0), PointCritic(width=32, depth=2)
+    with seeded_init(s.seed):  # the critic's initial weights; the Trainer's own RNGs do the rest
+        G, D = LineGenerator(s.theta0), PointCritic(width=32, depth=2)
     trainer = Trainer(s, G, D, objective, LineData())
-    trainer.state.opt_g = torch.optim.SGD(G.parameters(), lr=s.lr_theta)
+    trainer.replace_optimizers(opt_g=torch.optim.SGD(G.parameters(), lr=s.lr_theta))
     out = LineTrajectory(name, [s.theta0], [])
     for i in range(s.steps):
         # critic_step / generator_step rather than step(): step() would give theta the critic's

@@ -1,13 +1,30 @@
 """Small MLPs for 2-D points with the Trainer's interface: G(z, y) -> x, D(x) -> (score, None).
 
-Tiny on purpose (default 2 hidden layers of 64): a step costs well under a millisecond on one
-CPU core, so three runs can train side by side at hundreds of steps a second.
+Tiny on purpose (the Lab uses 3 hidden layers of 64, LabSettings.depth): a step costs about a
+millisecond on one CPU core, so three runs can train side by side at tens to hundreds of steps a
+second.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import torch
 import torch.nn as nn
+
+# A seeded network init draws from torch's global RNG inside fork_rng: two runs restarting at once
+# in the server's threads would interleave their seeds. One at a time.
+_INIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int):
+    """Build networks inside: their initial weights follow `seed`, and the process's global RNG
+    (which other requests use) is left as it was."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _mlp(d_in: int, d_out: int, width: int, depth: int, batch_norm: bool = False) -> nn.Sequential:

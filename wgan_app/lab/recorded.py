@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..paths import LAB_RECORDINGS_DIR
 from . import render
 from .session import PRESETS, LabRun, panel_data, run_title
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "checkpoints" / "lab"
+DEFAULT_DIR = LAB_RECORDINGS_DIR
 N_WEIGHTS = 512  # weights sampled per frame for the histogram (the same indices every frame)
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import math
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
@@ -23,7 +23,10 @@ from ..objectives import BCEGAN, WGANGP, Objective, Scores, WGANClip
 from ..trainer import Trainer
 from ..validation import as_float, as_int, in_range
 from . import measures, toy
-from .nets import PointCritic, PointGenerator
+from .nets import PointCritic, PointGenerator, seeded_init
+
+if TYPE_CHECKING:  # drawing is imported where a panel is made, not at start-up
+    from .render import PanelData
 
 MAX_STEPS = 20_000  # generator steps a Lab run may take; the Lab says so when one stops there
 N_EVAL = 256  # points in the exact-W1 and mode-coverage measurements (Hungarian: ~10 ms at 256)
@@ -33,10 +36,6 @@ N_EVAL = 256  # points in the exact-W1 and mode-coverage measurements (Hungarian
 MEASURE_EVERY = 10
 GRID = 40  # the critic's heatmap is evaluated on GRID x GRID points, then upscaled by the renderer
 N_ARROWS = 40  # generated points that get a gradient arrow
-
-# The seeded network init draws from torch's global RNG inside fork_rng: two runs restarting at once
-# in the Workspace's training threads would interleave their seeds. One at a time.
-_INIT_LOCK = threading.Lock()
 
 OBJECTIVES = {"gan": "GAN (BCE)", "wgan": "WGAN, clipping", "wgan-gp": "WGAN-GP"}
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -57,14 +56,14 @@ class LabSettings:
     lambda_gp: float = 10.0  # Gulrajani et al.'s lambda
     # 3 hidden layers of 64 in G and D: with 2, the BCE GAN covered all 8 Gaussians on 5 seeds of
     # 5 by 2,000 steps and claim 3 was invisible; with 3 it drops modes on 3 of 5 seeds
-    # (bench/lab_modes.py, README "The Lab"). Unrolled GAN / VEEGAN use similar small ReLU MLPs.
+    # (bench/lab_modes.py, docs/lab.md). Unrolled GAN / VEEGAN use similar small ReLU MLPs.
     depth: int = 3  # hidden layers of G and of D
     width: int = 64
     batch_size: int = 256
     z_dim: int = 2
     batch_norm: bool = False  # in the critic only (claim 5)
     # Seed 3 by default: over seeds 0-4 the BCE GAN drops modes by step 2,000 on seeds 1, 3 and 4
-    # and covers all 8 on 0 and 2 (README "The Lab"); the default shows one of the common cases.
+    # and covers all 8 on 0 and 2 (docs/lab.md); the default shows one of the common cases.
     seed: int = 3
     # Trainer config fields the Lab fixes
     critic_warmup: bool = False
@@ -167,8 +166,7 @@ class LabRun:
         """Fresh networks and optimisers from the seed; curves cleared."""
         s = self.settings
         self.data = toy.get_dataset(s.dataset)
-        with _INIT_LOCK, torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
-            torch.manual_seed(s.seed)
+        with seeded_init(s.seed):
             G = PointGenerator(s.z_dim, s.width, s.depth)
             D = PointCritic(s.width, s.depth, s.batch_norm)
         self.trainer = Trainer(s, G, D, make_objective(s), self.data)
@@ -184,10 +182,6 @@ class LabRun:
         self.z_eval = torch.randn(N_EVAL, s.z_dim, generator=torch.Generator().manual_seed(s.seed + 103))
         self.last_critic_stats: dict[str, float] = {}
         self._fake: tuple[int, Optional[np.ndarray]] = (-1, None)  # (step, (N_EVAL, 2) points)
-
-    def _new_optimizers(self) -> None:
-        st, s = self.trainer.state, self.settings
-        st.opt_g, st.opt_d = make_optimizer(s, st.G.parameters()), make_optimizer(s, st.D.parameters())
 
     def update(self, settings: LabSettings) -> str:
         """Queue new settings; they apply at the next step (checked now). Returns what will happen."""
@@ -206,12 +200,17 @@ class LabRun:
         if any(getattr(new, f) != getattr(old, f) for f in RESTART_FIELDS):
             self.reset()
             return
-        self.trainer.cfg = new
-        self.trainer.objective = make_objective(new)
+        self.trainer.retune(new, make_objective(new))
         if (new.optimizer, new.objective) != (old.optimizer, old.objective):  # another update rule / betas
             self._new_optimizers()
         if new.objective == "wgan" and old.objective != "wgan":  # clipping starts now, not next update
             self.trainer.objective.after_critic_update(self.trainer.state.D)
+
+    def _new_optimizers(self) -> None:
+        """The Lab's own (fused) optimisers for the current settings, from the next update."""
+        G, D = self.trainer.state.G, self.trainer.state.D
+        self.trainer.replace_optimizers(make_optimizer(self.settings, G.parameters()),
+                                        make_optimizer(self.settings, D.parameters()))
 
     # --- stepping -------------------------------------------------------------------------
     @property
@@ -361,7 +360,7 @@ class LabRun:
         return grad.norm(dim=1).numpy()
 
 
-def panel_data(run: LabRun, title: str, fresh: bool = False) -> "render.PanelData":
+def panel_data(run: LabRun, title: str, fresh: bool = False) -> "PanelData":
     """What the panel of `run` shows now (measured every MEASURE_EVERY steps, or now with `fresh`)."""
     from .render import PanelData
 

@@ -59,7 +59,7 @@ class Workspace:
                  yield_to: Optional[Callable[[], None]] = None):
         self.lock = threading.Lock()
         self.parallel = PARALLEL if parallel is None else parallel
-        # Called between slices: the server's drawing requests go first (jobs.Foreground.wait_idle).
+        # Called between slices: the server's drawing requests go first (admission.Foreground.wait_idle).
         self.yield_to = yield_to
         self._thread: Optional[threading.Thread] = None
         self._train_until = 0.0  # time.monotonic() after which the thread stops

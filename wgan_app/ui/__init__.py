@@ -12,11 +12,11 @@ Importing this package builds nothing, loads nothing and does not import Gradio:
 
 from .services import Settings
 
-__all__ = ["Settings", "build_demo", "launch", "launch_options"]
+__all__ = ["Settings", "build_demo", "launch", "launch_options", "services_of"]
 
 
 def __getattr__(name: str):  # PEP 562: the Gradio parts are imported when first asked for
-    if name in ("build_demo", "launch"):
+    if name in ("build_demo", "launch", "services_of"):
         from . import app
 
         return getattr(app, name)

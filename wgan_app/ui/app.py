@@ -1,6 +1,7 @@
-"""The Blocks app: the four tabs (Generate, Train, Lab, Compare), the named API endpoints, the queue; and `launch(args)`.
+"""The Blocks app: the four tabs (Generate, Train, Lab, Compare), the named API endpoints, the
+queue; and `launch(args)`.
 
-Named API endpoints (see README "## API"): /generate, /models, /train_start, /train_status,
+Named API endpoints (see docs/ui.md, "API"): /generate, /models, /train_start, /train_status,
 /train_stop. Their names, parameters, defaults and docstrings are what clients see: keep them.
 UI-only handlers are `api_visibility="private"`.
 """
@@ -8,13 +9,14 @@ UI-only handlers are `api_visibility="private"`.
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Optional
 
 import gradio as gr
 from PIL import Image
 
 from ..config import TrainConfig
-from ..jobs import form_number
+from ..form import form_number
 from ..validation import as_int, in_range
 from . import services
 from .common import _owner, friendly, launch_options
@@ -48,13 +50,14 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
                     lr: Optional[float] = None, n_critic: Optional[int] = None,
                     lambda_gp: float = form.lambda_gp, clip_value: float = form.clip_value,
                     seed: int = form.seed, eval_every: int = 0, recipe: str = form.recipe,
-                    request: gr.Request = None) -> dict:
+                    g_arch: str = form.g_arch, request: gr.Request = None) -> dict:
         """Start a training run on the server (one at a time). Returns /train_status's answer.
 
         `eval_every` > 0 measures sample quality (MNIST-FID, class accuracy) every that many steps.
-        `recipe` is "fast" (best quality per CPU-minute) or "paper"; lr / n_critic given override it."""
+        `recipe` is "fast" (best quality per CPU-minute) or "paper"; lr / n_critic given override it.
+        `g_arch` is the generator: "dcgan" (batch norm), "dcgan-nobn" or "mlp" (4 x 512 ReLU)."""
         return services.train_start(svc, _owner(request), variant, dataset, iters, batch_size, lr, n_critic,
-                                    lambda_gp, clip_value, seed, eval_every, recipe)
+                                    lambda_gp, clip_value, seed, eval_every, recipe, g_arch)
 
     @friendly
     def train_status(since_step: int = 0) -> dict:
@@ -73,7 +76,7 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
         gr.Markdown("# WGAN digits\nDraw handwritten digits with Wasserstein GANs, or train one and watch it learn.")
         picker = build_generate_tab(demo, svc)
         build_train_tab(demo, svc, picker)
-        build_lab_tab(demo, yield_to=svc.jobs.foreground.wait_idle)
+        build_lab_tab(demo, svc.outbox, yield_to=svc.jobs.foreground.wait_idle)
         build_compare_tab(demo, s.checkpoints_dir / "evidence")
 
         # hidden components behind /generate: its parameters are (model, label, seed, num)
@@ -86,7 +89,7 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
             api_btn = gr.Button()
 
         # Concurrent calls run side by side so the sampler can batch their forward passes (one pass
-        # for all that arrived meanwhile); jobs.Foreground bounds how many are in flight.
+        # for all that arrived meanwhile); admission.Foreground bounds how many are in flight.
         api_btn.click(generate, [api_model, api_label, api_seed, api_num], api_out, api_name="generate", queue=False,
                       concurrency_limit=GENERATE_CONCURRENCY)
         gr.api(models, api_name="models", concurrency_limit=None)
@@ -95,9 +98,18 @@ def build_demo(settings: Optional[Settings] = None) -> gr.Blocks:
         gr.api(train_stop, api_name="train_stop", concurrency_limit=None)
 
     demo.queue(default_concurrency_limit=2, max_size=256)
-    demo.wgan_services = svc
-    demo.wgan_jobs, demo.wgan_registry, demo.wgan_settings = svc.jobs, svc.registry, s  # for launch() and tests
+    _SERVICES[demo] = svc
     return demo
+
+
+# Each built app's Services (jobs, registry, settings), for launch() and tests: kept beside the
+# Blocks rather than as attributes set on Gradio's object.
+_SERVICES: "weakref.WeakKeyDictionary[gr.Blocks, Services]" = weakref.WeakKeyDictionary()
+
+
+def services_of(demo: gr.Blocks) -> Services:
+    """The Services of an app `build_demo` made."""
+    return _SERVICES[demo]
 
 
 def launch(args) -> int:
@@ -117,7 +129,7 @@ def launch(args) -> int:
     finally:
         # A running job stops after its current step and writes its checkpoint before the process
         # exits: within SHUTDOWN_WAIT_S plus one step, inside `docker stop`'s 10 s grace.
-        demo.wgan_jobs.close(wait_s=SHUTDOWN_WAIT_S)
+        services_of(demo).jobs.close(wait_s=SHUTDOWN_WAIT_S)
         restore()
     return 0
 

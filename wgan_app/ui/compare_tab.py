@@ -1,6 +1,11 @@
 """The Compare tab: the shipped MNIST evidence, method against method (layout and wiring; the data
-comes from wgan_app.compare). Nothing trains: every handler reads shipped files, so each answer is
-instant. Every handler is UI-only (private)."""
+comes from wgan_app.compare and wgan_app.story). Nothing trains: every handler reads shipped
+files, so each answer is instant. Every handler is UI-only (private).
+
+Its first view is the story: for each generator architecture, the GAN, the clipped WGAN and
+WGAN-GP at the same minute, their FID curves on a log axis and one computed sentence each. The
+second view explores every run of a set (curves, losses, class histograms, critic estimates).
+"""
 
 from __future__ import annotations
 
@@ -8,52 +13,84 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import compare
-from ..evidence import load_evidence
+from .. import compare, story
+from ..evidence import load_sets
 from .common import PRIVATE
 
-INTRO = ("Each method trained on MNIST on the same CPU for the same training time (evaluations do not "
-         "count), with each method's own recipe. Pick methods, recipes and seeds; everything below is read from "
-         "the shipped run logs (`checkpoints/evidence/`), nothing trains.")
+STORY_INTRO = ("Three methods, each with its best 5-minute recipe, on one CPU core each, from three generators: the "
+               "DCGAN with batch norm, where the papers say both work, and two where they say the GAN fails. Read "
+               "from the shipped runs (`checkpoints/evidence/architectures/`); nothing trains.")
+PICTURE = dict(format="png", show_label=False, interactive=False, container=False)  # drawn at its shown size
+EXPLORE_INTRO = ("Every shipped run of a set: pick methods, recipes, generators and seeds. Lower MNIST-FID is "
+                 "better; the FID axes are logarithmic.")
 
 
 def build_compare_tab(demo: gr.Blocks, evidence_dir: Path) -> None:
-    """Lay out the Compare tab for the evidence under `evidence_dir`, and wire it."""
-    runs = load_evidence(evidence_dir)
+    """Lay out the Compare tab for the evidence sets under `evidence_dir`, and wire it."""
+    sets = load_sets(evidence_dir)
     with gr.Tab("Compare", id="compare"):
-        if not runs:  # said plainly, with the command that makes the evidence
+        if not sets:  # said plainly, with the command that makes the evidence
             gr.Markdown(compare.empty_message(evidence_dir), elem_id="compare-empty")
             return
-        variants, recipes, seeds = compare.options(runs)
-        gr.Markdown(INTRO)
+        with gr.Tabs():
+            if "architectures" in sets:
+                _story_view(demo, sets["architectures"])
+            _explore_view(demo, sets)
+
+
+def _story_view(demo: gr.Blocks, runs) -> None:
+    marks = story.minute_marks(runs)
+    seeds = sorted({r.seed for r in runs})
+    last = marks[-1] if marks else 0.0
+    with gr.Tab("The story: three generators", id="compare-story"):
+        gr.Markdown(STORY_INTRO)
+        with gr.Row(equal_height=False):
+            figure = gr.Image(story.figure(runs, last, seeds[0]), format="png", show_label=False, interactive=False,
+                              container=False, elem_id="compare-story-figure", scale=3, min_width=760,
+                              buttons=["download"])
+            with gr.Column(scale=2, min_width=420):
+                with gr.Row():
+                    minute = gr.Radio([(f"{m:g} min", m) for m in marks], value=last, label="Minute of training",
+                                      elem_id="compare-story-minute", min_width=120)
+                    seed = gr.Radio(seeds, value=seeds[0], label="Grids of seed", elem_id="compare-story-seed",
+                                    min_width=120)
+                gr.Markdown("\n\n".join([story.preamble(runs), *(story.sentence(a, g)
+                                                                 for a, g in story.by_arch(runs).items())]),
+                            elem_id="compare-story-text")
+
+    def redraw(m, s):
+        return story.figure(runs, float(m), int(s))
+
+    for c in (minute, seed):
+        c.change(redraw, [minute, seed], figure, **PRIVATE, concurrency_limit=None, show_progress="hidden")
+
+
+def _explore_view(demo: gr.Blocks, sets: dict) -> None:
+    first = next(iter(sets))
+    with gr.Tab("All runs", id="compare-explore"):
+        gr.Markdown(EXPLORE_INTRO)
         with gr.Row():
+            pick_set = gr.Radio(list(sets), value=first, label="Evidence set", elem_id="compare-set")
+            variants, recipes, archs, seeds = compare.options(sets[first])
             pick_variant = gr.CheckboxGroup(variants, value=variants, label="Methods", elem_id="compare-variants")
             pick_recipe = gr.CheckboxGroup(recipes, value=recipes, label="Recipes", elem_id="compare-recipes")
+            pick_arch = gr.CheckboxGroup(archs, value=archs[:1], label="Generators", elem_id="compare-archs")
             pick_seed = gr.CheckboxGroup(seeds, value=seeds[:1], label="Seeds", elem_id="compare-seeds")
         with gr.Row():
-            fid_time = gr.LinePlot(x="minutes", y="fid", color="run", title="MNIST-FID against training time "
-                                   "(lower is better)", x_title="minutes of training", y_title="MNIST-FID",
-                                   height=300, elem_id="compare-fid-time")
-            fid_steps = gr.LinePlot(x="step", y="fid", color="run", title="MNIST-FID against generator steps",
-                                    x_title="generator step", y_title="MNIST-FID", height=300,
-                                    elem_id="compare-fid-steps")
+            fid_time = gr.Image(**PICTURE, elem_id="compare-fid-time")
+            fid_steps = gr.Image(**PICTURE, elem_id="compare-fid-steps")
+        marks = compare.minute_marks(sets[first])
+        minute = gr.Radio([(f"{m:g} min", m) for m in marks], value=marks[-1] if marks else None,
+                          label="Samples from each run's fixed noise after", elem_id="compare-minute")
+        grids = gr.Image(**PICTURE, elem_id="compare-grids", elem_classes=["pixelated"])
         with gr.Row():
             with gr.Column():
                 loss_pick = gr.Radio(list(compare.LOSS_SERIES), value=next(iter(compare.LOSS_SERIES)),
                                      label="Loss curve", elem_id="compare-loss-pick")
-                losses = gr.LinePlot(x="minutes", y="value", color="run", title="Losses during training",
-                                     x_title="minutes of training", y_title="value", height=300,
-                                     elem_id="compare-losses")
+                losses = gr.Image(**PICTURE, elem_id="compare-losses")
             with gr.Column():
-                classes = gr.BarPlot(x="run", y="share", color="digit", title="Digits in the final samples (even parts: "
-                                     "no mode dropped)", y_lim=[0, 1],
-                                     height=340, elem_id="compare-classes")
-        marks = compare.minute_marks(runs)
-        minute = gr.Slider(0, max(len(marks) - 1, 1), value=len(marks) - 1 if marks else 0, step=1,
-                           label=_mark_label(marks, len(marks) - 1), elem_id="compare-minute",
-                           info="the same minute of training for every run")
-        gallery = gr.Gallery(label="Samples from each run's fixed noise", columns=4, height="auto",
-                             object_fit="contain", elem_id="compare-grids", elem_classes=["pixelated"])
+                classes = gr.BarPlot(x="run", y="share", color="digit", title="Digits in the final samples (even "
+                                     "parts: no mode dropped)", y_lim=[0, 1], height=340, elem_id="compare-classes")
         with gr.Row():
             with gr.Column():
                 estimate = gr.Radio(list(compare.ESTIMATES), value=next(iter(compare.ESTIMATES)),
@@ -65,42 +102,35 @@ def build_compare_tab(demo: gr.Blocks, evidence_dir: Path) -> None:
 
     # --- handlers (UI-only): plain functions of the choices ----------------------------------
 
-    def chosen(v, r, s):
-        return compare.select(runs, v, r, s)
+    def chosen(name, v, r, a, s):
+        return compare.select(sets.get(name, []), v, r, a, s)
 
-    def refresh(v, r, s, loss_series, mark_index, est):
-        picked = chosen(v, r, s)
-        by_time, by_step = compare.fid_frames(picked)
-        return (by_time, by_step, compare.loss_frame(picked, loss_series), compare.class_frame(picked),
-                show_grids(v, r, s, mark_index), compare.scatter_frame(picked, est),
-                compare.correlation_markdown(picked))
+    def refresh(name, v, r, a, s, loss_series, m, est):
+        picked = chosen(name, v, r, a, s)
+        return (compare.fid_chart(picked, "minutes"), compare.fid_chart(picked, "step"),
+                compare.grids_figure(picked, m), compare.loss_chart(picked, loss_series), compare.class_frame(picked),
+                compare.scatter_frame(picked, est), compare.correlation_markdown(picked))
 
-    def show_grids(v, r, s, mark_index):
-        if not marks:
-            return gr.update(value=[], label="No grids at fixed minutes in these runs")
-        i = min(max(int(mark_index), 0), len(marks) - 1)
-        return gr.update(value=compare.grids_at(chosen(v, r, s), marks[i]),
-                         label=f"Samples from each run's fixed noise after {marks[i]:g} minutes of training")
+    def set_changed(name):
+        runs = sets.get(name, [])
+        v, r, a, s = compare.options(runs)
+        m = compare.minute_marks(runs)
+        return (gr.update(choices=v, value=v), gr.update(choices=r, value=r), gr.update(choices=a, value=a[:1]),
+                gr.update(choices=s, value=s[:1]),
+                gr.update(choices=[(f"{x:g} min", x) for x in m], value=m[-1] if m else None))
 
-    def slide(v, r, s, mark_index):
-        return show_grids(v, r, s, mark_index), gr.update(label=_mark_label(marks, int(mark_index)))
-
-    picks = [pick_variant, pick_recipe, pick_seed]
-    everything = [fid_time, fid_steps, losses, classes, gallery, scatter, correlation]
+    picks = [pick_set, pick_variant, pick_recipe, pick_arch, pick_seed]
+    everything = [fid_time, fid_steps, grids, losses, classes, scatter, correlation]
     inputs = [*picks, loss_pick, minute, estimate]
     demo.load(refresh, inputs, everything, **PRIVATE, concurrency_limit=None, show_progress="hidden")
-    for p in picks:
-        p.change(refresh, inputs, everything, **PRIVATE, concurrency_limit=None, show_progress="hidden")
-    loss_pick.change(lambda v, r, s, k: compare.loss_frame(chosen(v, r, s), k), [*picks, loss_pick], losses,
-                     **PRIVATE, concurrency_limit=None)
-    estimate.change(lambda v, r, s, e: compare.scatter_frame(chosen(v, r, s), e), [*picks, estimate], scatter,
+    pick_set.input(set_changed, pick_set, [pick_variant, pick_recipe, pick_arch, pick_seed, minute], **PRIVATE,
+                   concurrency_limit=None, show_progress="hidden").then(
+        refresh, inputs, everything, **PRIVATE, concurrency_limit=None, show_progress="hidden")
+    for p in picks[1:]:
+        p.input(refresh, inputs, everything, **PRIVATE, concurrency_limit=None, show_progress="hidden")
+    loss_pick.input(lambda *a: compare.loss_chart(chosen(*a[:5]), a[5]), [*picks, loss_pick], losses,
                     **PRIVATE, concurrency_limit=None)
-    # .input, not .change: the handler relabels the slider, which must not fire it again
-    minute.input(slide, [*picks, minute], [gallery, minute], **PRIVATE, concurrency_limit=None,
-                 show_progress="hidden")
-
-
-def _mark_label(marks: list[float], i: int) -> str:
-    if not marks:
-        return "Minute of training"
-    return f"Minute of training: {marks[max(0, min(i, len(marks) - 1))]:g} (marks: {', '.join(f'{m:g}' for m in marks)})"
+    estimate.input(lambda *a: compare.scatter_frame(chosen(*a[:5]), a[5]), [*picks, estimate], scatter,
+                   **PRIVATE, concurrency_limit=None)
+    minute.input(lambda *a: compare.grids_figure(chosen(*a[:5]), a[5]), [*picks, minute], grids, **PRIVATE,
+                 concurrency_limit=None, show_progress="hidden")

@@ -8,7 +8,6 @@ and dropped when the page unloads. Every handler here is UI-only (private).
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import threading
 from collections import deque
 from pathlib import Path
@@ -54,9 +53,10 @@ LINES_TEXT = ("**Claim 1, the parallel lines.** Real data: the segment {0}×[0,1
               "discriminator is not yet confident.)")
 
 
-def build_lab_tab(demo: gr.Blocks, yield_to=None) -> None:
-    """Lay out the Lab tab and wire it. `yield_to()` is called between training slices (the
-    server's drawing requests go first: jobs.Foreground.wait_idle)."""
+def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
+    """Lay out the Lab tab and wire it. Downloads go through `outbox` (services.Outbox: bounded,
+    pruned); `yield_to()` is called between training slices (the server's drawing requests go
+    first: admission.Foreground.wait_idle)."""
     spaces = lab.Workspaces(yield_to=yield_to)
 
     def ws_for(request: gr.Request) -> lab.Workspace:
@@ -128,7 +128,7 @@ def build_lab_tab(demo: gr.Blocks, yield_to=None) -> None:
     @friendly
     def download(kind: str, request: gr.Request):
         ws = ws_for(request)
-        path = Path(tempfile.mkdtemp(prefix="wgan-lab-")) / f"lab.{kind}"
+        path = outbox.path(f"lab.{kind}")
         with ws.held():
             return (lab.download_png if kind == "png" else lab.download_gif)(ws, path)
 

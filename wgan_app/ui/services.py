@@ -11,27 +11,30 @@ from __future__ import annotations
 
 import functools
 import html
-from collections import OrderedDict
 import os
 import re
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from ..errors import UserError
-from ..checkpoint import remove_partial_checkpoints
+from ..checkpoint import export_zip
+from ..config import fast_changes
 from ..data import DOWNLOAD_MB, dataset_on_disk
+from ..errors import UserError
 from ..jobs import JobManager, human_duration
-from ..registry import RUN_PREFIX, ModelEntry, Registry, remember, subdirs, class_grid, digits, export_zip, latent_walk
+from ..paths import SHIPPED
+from ..pictures import class_grid, digits, latent_walk
+from ..registry import RUN_PREFIX, ModelEntry, Registry, remember, subdirs
+from ..rundir import remove_partial_checkpoints
 from ..sampler import Sampler
 from ..validation import DEFAULT_MAX_ITERS, SPACE_MAX_ITERS, as_int, check_num, check_seed, parse_label
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_ZIPS = 16  # exported model zips kept for download (each about the size of its weights)
 MAX_MODEL_REF = 512  # longer than any file name plus "runs/" or a Hub repo id: refused before any lookup
 
@@ -40,7 +43,7 @@ MAX_MODEL_REF = 512  # longer than any file name plus "runs/" or a Hub repo id: 
 class Settings:
     """Where the app finds models and data, from flags, then env vars, then defaults."""
 
-    checkpoints_dir: Path = ROOT / "checkpoints"
+    checkpoints_dir: Path = SHIPPED
     runs_dir: Path = Path("runs")
     data_dir: Path = Path("data")
     default_model: Optional[str] = None
@@ -75,7 +78,7 @@ class Settings:
         return cls(
             hub_allow=tuple(p.strip() for p in (env.get("WGAN_APP_HUB_ALLOW") or "").split(",") if p.strip()),
             hub_max_mb=hub_max_mb, push_namespace=namespace,
-            checkpoints_dir=Path(env.get("WGAN_APP_CHECKPOINTS") or ROOT / "checkpoints"),
+            checkpoints_dir=Path(env.get("WGAN_APP_CHECKPOINTS") or SHIPPED),
             runs_dir=Path(env.get("WGAN_APP_RUNS_DIR") or "runs"),
             data_dir=Path(arg("data_dir") or env.get("WGAN_APP_DATA_DIR") or "data"),
             default_model=arg("checkpoint") or env.get("WGAN_APP_MODEL") or None,
@@ -161,7 +164,7 @@ class Services:
 
 
 def foreground(fn):
-    """A visitor waits for this call: it goes ahead of the training thread (jobs.Foreground) and
+    """A visitor waits for this call: it goes ahead of the training thread (admission.Foreground) and
     is refused with a one-line "busy" error when too many are already in flight."""
     @functools.wraps(fn)
     def wrapper(svc: Services, *args, **kwargs):
@@ -187,21 +190,24 @@ def list_models(svc: Services) -> list[dict]:
 
 
 def train_start(svc: Services, owner: str, variant, dataset, iters, batch_size, lr, n_critic, lambda_gp,
-                clip_value, seed, eval_every, recipe="fast") -> dict:
+                clip_value, seed, eval_every, recipe="fast", g_arch="dcgan") -> dict:
     """Start a run (one at a time per server); /train_status's answer for it."""
     cfg = svc.jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
-                                eval_every, recipe)
+                                eval_every, recipe, g_arch)
     return public_status(svc.jobs.start(cfg, owner).snapshot())
 
 
 def estimate(svc: Services, variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
-             eval_every, recipe="fast") -> str:
+             eval_every, recipe="fast", g_arch="dcgan") -> str:
     """One line for the form, before Start: what the run will be and how long it should take."""
     cfg = svc.jobs.build_config(variant, dataset, iters, batch_size, lr, n_critic, lambda_gp, clip_value, seed,
-                                eval_every, recipe)
+                                eval_every, recipe, g_arch)
     rate, source = svc.jobs.expected_rate(cfg)
-    text = (f"{cfg.iters} steps of {cfg.variant} ({cfg.recipe} recipe: lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
+    text = (f"{cfg.iters} steps of {cfg.variant} with the {cfg.g_arch} generator ({cfg.recipe} recipe: "
+            f"lr {cfg.lr:g}, n_critic {cfg.n_critic}, "
             f"batch {cfg.batch_size}): about **{human_duration(cfg.iters / rate)}** at {rate:.1f} steps/s ({source}).")
+    if cfg.recipe == "fast":
+        text += f" `fast` changes from the paper's recipe: {fast_changes(cfg.variant, cfg.constraint)}."
     if not dataset_on_disk(cfg.dataset, str(svc.settings.data_dir)):
         text += (f" The {cfg.dataset} training data is not on this server yet: Start first downloads it "
                  f"(about {DOWNLOAD_MB[cfg.dataset]} MB, once).")
@@ -273,7 +279,7 @@ def zip_for(svc: Services, entry: ModelEntry) -> Optional[str]:
     """The checkpoint of `entry` as a .zip (exported once per version of its files); None for Hub models."""
     if entry.path is None:
         return None
-    from ..checkpoint import resolve_checkpoint_dir
+    from ..rundir import resolve_checkpoint_dir
 
     ckpt = resolve_checkpoint_dir(entry.path)
     key = (str(ckpt), ckpt.stat().st_mtime_ns)
