@@ -108,7 +108,16 @@ def console() -> int:
     # Deterministic cuBLAS (training's default on CUDA) needs this before any thread first uses
     # cuBLAS, and the web server may draw digits on the GPU before its first training job.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    return main()
+    code = main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # A torchrun rank has closed its process group and written everything (atomically, with
+        # fsync). Leaving through os._exit skips the interpreter's exit-time destructors, where
+        # gloo's threads were seen to abort a finished rank now and then ("terminate called
+        # without an active exception", SIGABRT) and turn a good run into a failed one.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def main(argv: Optional[list[str]] = None) -> int:
