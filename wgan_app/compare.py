@@ -124,14 +124,13 @@ def grids_at(runs: list[RunEvidence], minute: float) -> list[tuple[np.ndarray, s
 
     out = []
     for r in runs:
-        grids = r.grids()
-        if not grids:
+        path, shown = r.grid_at(minute)
+        if path is None:
             continue
-        shown = minute if minute in grids else max((m for m in grids if m <= minute), default=min(grids))
         caption = f"{r.label}: {_minutes(shown)}"
         if shown != minute:
             caption += f" (its last grid; the run has none at {_minutes(minute)})"
-        out.append((np.asarray(Image.open(grids[shown]).convert("L")), caption))
+        out.append((np.asarray(Image.open(path).convert("L")), caption))
     return out
 
 

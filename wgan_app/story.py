@@ -11,7 +11,6 @@ a plotting library's legends and boxes.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -39,10 +38,6 @@ def by_arch(runs: list[RunEvidence]) -> dict[str, dict[str, list[RunEvidence]]]:
         if group:
             out[arch] = group
     return out
-
-
-def minute_marks(runs: list[RunEvidence]) -> list[float]:
-    return sorted({m for r in runs for m in r.grids()})
 
 
 def final_fid(r: RunEvidence) -> Optional[float]:
@@ -125,14 +120,6 @@ def sentence(arch: str, group: dict[str, list[RunEvidence]]) -> str:
     return f"{head} {verdict}"
 
 
-def _grid_at(r: RunEvidence, minute: float) -> tuple[Optional[Path], Optional[float]]:
-    grids = r.grids()
-    if not grids:
-        return None, None
-    shown = minute if minute in grids else max((m for m in grids if m <= minute), default=min(grids))
-    return grids[shown], shown
-
-
 def _fid_at(r: RunEvidence, minute: float) -> Optional[float]:
     """The last evaluation at or before `minute` of training (the grid's moment)."""
     ev = [e for e in r.evals() if e["minutes"] <= minute + 1e-6]
@@ -159,7 +146,7 @@ def figure(runs: list[RunEvidence], minute: float, seed: int = 0) -> np.ndarray:
             if not pick:
                 dr.text((x + 8, y + 100), "not trained", fill=MUTED, font=FONT)
                 continue
-            path, shown = _grid_at(pick[0], minute)
+            path, shown = pick[0].grid_at(minute)
             if path is not None:
                 im.paste(Image.open(path).convert("RGB").resize((GRID_PX, GRID_PX), Image.NEAREST), (x, y + 20))
             fid = _fid_at(pick[0], minute)

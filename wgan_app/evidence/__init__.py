@@ -126,6 +126,15 @@ class RunEvidence:
         return {float(r["grid_minute"]): self.path / r["grid"] for r in self.rows
                 if "grid_minute" in r and (self.path / r["grid"]).is_file()}
 
+    def grid_at(self, minute: float) -> tuple[Optional[Path], Optional[float]]:
+        """(PNG, its minute) of the grid saved at `minute`, else the last one before it, else the
+        first; (None, None) for a run without grids."""
+        grids = self.grids()
+        if not grids:
+            return None, None
+        shown = minute if minute in grids else max((m for m in grids if m <= minute), default=min(grids))
+        return grids[shown], shown
+
     def summary(self) -> dict:
         """Best FID and when, final FID, and how well each estimate ranks the evaluations."""
         ev = self.evals()

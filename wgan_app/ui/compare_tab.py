@@ -39,7 +39,7 @@ def build_compare_tab(demo: gr.Blocks, evidence_dir: Path) -> None:
 
 
 def _story_view(demo: gr.Blocks, runs) -> None:
-    marks = story.minute_marks(runs)
+    marks = compare.minute_marks(runs)
     seeds = sorted({r.seed for r in runs})
     last = marks[-1] if marks else 0.0
     with gr.Tab("The story: three generators", id="compare-story"):
