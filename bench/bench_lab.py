@@ -1,6 +1,7 @@
 """The Lab's speed with three runs side by side: training steps/s per run and refreshes/s.
 
     OMP_NUM_THREADS=1 python bench/bench_lab.py [--seconds 10] [--dataset 8gaussians] [--parallel] [--browser]
+    OMP_NUM_THREADS=1 python bench/bench_lab.py --skip 2000 [--seeds 0 1 2 3 4] [--parallel]   # fast-forward
 
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
@@ -34,10 +35,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="wall time of each phase")
     ap.add_argument("--dataset", default="8gaussians")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3], help="--skip: the Lab seeds to time (default: its 3)")
     ap.add_argument("--parallel", action="store_true",
                     help="live phase: train the three runs in threads at once (Workspace.parallel)")
     ap.add_argument("--browser", action="store_true", help="also phase 3: the Lab in headless Chromium")
+    ap.add_argument("--skip", type=int, metavar="N", help="only time the fast-forward button: N steps of the three "
+                    "presets from a fresh start, no drawing, and what the panels then show (modes, W1)")
     args = ap.parse_args()
+    if args.skip:
+        return fast_forward(args)
     if args.browser:
         refreshes, steps_s = in_browser(args.seconds, args.parallel)
 
@@ -87,6 +93,24 @@ def main() -> None:
     if args.browser:
         print(f"in the browser: panels updated {' / '.join(f'{r:.1f}' for r in refreshes)} times/s, "
               f"steps per wall second {' / '.join(f'{s:.0f}' for s in steps_s)} (8 Gaussians)")
+
+
+def fast_forward(args) -> None:
+    """Seconds the Lab's fast-forward takes for --skip steps of the presets, and where they get."""
+    for seed in args.seeds:
+        ws = Workspace([s.replace(dataset=args.dataset, seed=seed) for s in PRESETS.values()], parallel=args.parallel)
+        t0 = time.perf_counter()
+        with ws.held():
+            ws.fast_forward(args.skip)
+        ws._thread.join()
+        wall = time.perf_counter() - t0
+        shown = []
+        for r in ws.runs:
+            m = r.measure(fresh=True)
+            shown.append(f"{r.settings.objective} W1 {m.w1:.2f}" + (f" modes {m.modes}/{m.of}" if m.modes is not None
+                                                                      else ""))
+        print(f"seed {seed}: {args.skip:,} steps in {wall:.1f} s ({'threads' if ws.parallel else 'in turn'}, "
+              f"torch {torch.get_num_threads()} threads): " + "; ".join(shown))
 
 
 # Counts, every 5 ms, the panels whose <img> shows a picture it did not show before.

@@ -166,7 +166,7 @@ def test_same_seed_same_run_and_the_global_rng_is_left_alone():
 def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
     run = LabRun(PRESETS["wgan-gp"].replace(**FAST))
     first = render.panel(panel_data(run, run_title(run.settings)))
-    assert first.dtype == np.uint8 and first.shape == (28 + render.PANEL_W + render.CURVES_H + render.HIST_H,
+    assert first.dtype == np.uint8 and first.shape == (render.HEAD_H + render.PANEL_W + render.CURVES_H + render.HIST_H,
                                                        render.PANEL_W, 3)
     run.steps(5)
     second = render.panel(panel_data(run, run_title(run.settings)))
@@ -250,6 +250,30 @@ def test_the_training_thread_trains_while_refreshed_yields_the_lock_and_stops_wh
     ws.keep_training(for_s=5.0)
     ws._thread.join(2)
     assert not ws._thread.is_alive() and all(r.step == 0 for r in ws.runs) and yielded
+
+
+def test_fast_forward_trains_every_run_to_its_target_without_a_refresh_and_pause_stops_it():
+    import time
+
+    from wgan_app.lab.workspace import MAX_SKIP, fast_forward
+
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    ws.runs[0].steps(7)  # runs at different steps each go `steps` further
+    with ws.held():
+        assert "fast-forward" in fast_forward(ws, 40.0)  # gr.Number may send a float
+    assert ws.skipping and ws.progress().startswith("fast-forward (panels paused): ")
+    ws._thread.join(60)  # no refresh keeps it alive: the targets do
+    assert not ws.skipping and ws.progress() == ""
+    assert [r.step for r in ws.runs] == [47, 40, 40]  # exactly there: an arrived run sits out
+    with ws.held():
+        fast_forward(ws, MAX_SKIP)
+    time.sleep(0.2)
+    ws.pause(wait=True)  # Pause ends a fast-forward too
+    assert not ws.skipping and not ws.training and all(r.step < 40 + MAX_SKIP for r in ws.runs)
+    for bad in (0, "many", MAX_SKIP + 1):
+        with pytest.raises(UserError) as e:
+            fast_forward(ws, bad)
+        assert "steps to skip" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_parallel_training_gives_each_run_the_weights_it_would_have_trained_alone():

@@ -50,3 +50,22 @@ def test_lab_runs_pauses_and_steps(tmp_path, acgan_ckpt, data_dir):
         expect(page.locator("#lab-status")).to_contain_text("critic update")
         _wait_for_change(page, 0, paused)
         page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)
+
+
+def test_lab_skips_ahead_without_drawing_then_shows_where_the_runs_got(tmp_path, acgan_ckpt, data_dir):
+    root = tmp_path / "app"
+    shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
+    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Lab") as page:
+        expect(page.locator("#lab-download-file")).to_be_hidden()  # no empty file box under the panels
+        box = page.locator("#lab-skip-steps input")
+        box.fill("400")
+        page.locator("#lab-skip").click()
+        status = page.locator("#lab-status")
+        expect(status).to_contain_text("/400", timeout=30_000)  # progress while the panels wait
+        # nothing drawn yet: the Lab draws only on Run, and the fast-forward skips the drawing
+        # (400 steps take ~10 s on one core: the check lands long before they are done)
+        assert page.locator("#lab-panel-2 img").count() == 0 or _panel(page, 2) is None
+        expect(status).not_to_contain_text("panels paused", timeout=120_000)
+        after = _wait_for_change(page, 2, None)  # arrived: drawn, where the runs got
+        page.screenshot(path=str(tmp_path / "lab-after-skip.png"), full_page=True)
+        assert after.shape[1] == 320

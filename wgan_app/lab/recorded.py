@@ -81,9 +81,9 @@ class Recording:
         step = int(a["step"][i])
         upto = np.searchsorted(a["curve_step"], step, side="right")
         modes = int(a["modes"][i])
-        status = f"replay | step {step:,} | exact W1 {float(a['w1'][i]):.3f}"
+        status = f"replay | step {step:,} | W1 {float(a['w1'][i]):.3f}"
         if modes >= 0:
-            status += f" | modes {modes}/{m['modes_of']} | high quality {float(a['high_quality'][i]):.0%}"
+            status += f" | modes {modes}/{m['modes_of']} | {float(a['high_quality'][i]):.0%} near one"
         s = m["settings"]
         data = render.PanelData(
             title=m["title"], real=a["real"].astype(np.float32), fake=a["fake"][i].astype(np.float32),

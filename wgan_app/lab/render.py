@@ -19,12 +19,16 @@ from PIL import Image, ImageDraw, ImageFont
 from .toy import EXTENT
 
 PANEL_W = 320  # px; the field view is square
-CURVES_H, HIST_H = 120, 96
+CURVES_H, HIST_H = 140, 110
+FONT_PX = 13  # at 11 px the charts' text read as about 8 px on screen
+LINE = FONT_PX + 3  # one line of text
+HEAD_H = 2 * LINE + 2  # the title and status lines above the field view
 BG = (255, 255, 255)
 REAL = (20, 110, 60)
 FAKE = (200, 40, 140)
 ARROW = (30, 30, 30)
-COLORS = {"critic loss": (90, 90, 90), "W estimate": (220, 120, 0), "exact W1": (30, 90, 200),
+COLORS = {"critic loss": (90, 90, 90), "W estimate": (220, 120, 0), "W estimate (right axis, K x W1)": (220, 120, 0),
+          "exact W1": (30, 90, 200),
           "W1 floor": (150, 170, 210), "W1": (30, 90, 200), "JS": (200, 40, 40), "TV": (130, 60, 170),
           "GAN, minimax loss": (200, 40, 40), "GAN, non-saturating loss": (220, 120, 0),
           "WGAN-GP critic": (30, 90, 200)}
@@ -32,7 +36,7 @@ COLORS = {"critic loss": (90, 90, 90), "W estimate": (220, 120, 0), "exact W1": 
 
 def _font() -> ImageFont.ImageFont:
     try:
-        return ImageFont.load_default(size=11)
+        return ImageFont.load_default(size=FONT_PX)
     except TypeError:  # Pillow without sized default fonts
         return ImageFont.load_default()
 
@@ -136,13 +140,29 @@ def draw_arrows(draw: ImageDraw.ImageDraw, x: np.ndarray, d: np.ndarray, size: i
                 draw.line([(c1, r1), (hx, hy)], fill=ARROW, width=1)
 
 
+def _robust_range(values: list[np.ndarray]) -> tuple[float, float]:
+    """The y range of a chart: min to max, unless a few early points (WGAN-GP's first-steps
+    spike of the penalty) would flatten the rest; then the 1st to 99th percentile, and the points
+    outside are drawn at the frame's edge."""
+    v = np.concatenate([a for a in values if len(a)]) if any(len(a) for a in values) else np.zeros(1)
+    lo, hi = float(v.min()), float(v.max())
+    if len(v) >= 50:
+        plo, phi = (float(q) for q in np.percentile(v, [1, 99]))
+        if phi - plo < 0.5 * (hi - lo):
+            lo, hi = plo - 0.05 * (phi - plo), phi + 0.05 * (phi - plo)
+    return (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo, hi)
+
+
 def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], w: int = PANEL_W,
-               h: int = CURVES_H, title: str = "") -> np.ndarray:
+               h: int = CURVES_H, title: str = "", own_axis: Sequence[str] = ()) -> np.ndarray:
     """Small line chart: {label: (xs, ys)} -> (h, w, 3) uint8, shared autoscaled axes, a legend.
+    Series named in `own_axis` are scaled to their own range, labelled on the right in their colour
+    (a clipped critic's estimate is a hundredth of W1: on the shared axis it is a flat line).
     Non-finite values are skipped; series named in COLORS keep their colours."""
     im = Image.new("RGB", (w, h), BG)
     dr = ImageDraw.Draw(im)
-    left, top, right, bottom = 34, 14, w - 4, h - 14
+    own = [k for k in own_axis if k in series]
+    left, top, right, bottom = 46, LINE, w - (56 if own else 4), h - LINE
     arrays = {k: (np.asarray(xs, np.float64), np.asarray(ys, np.float64)) for k, (xs, ys) in series.items()}
     arrays = {k: (xs[np.isfinite(ys)], ys[np.isfinite(ys)]) for k, (xs, ys) in arrays.items()}
     xs_all = [xs for xs, _ in arrays.values() if len(xs)]
@@ -153,34 +173,35 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], w: in
         text(im, (left + 6, top + 6), "no data yet", (140, 140, 140))
         return np.asarray(im)
     x0, x1 = min(float(xs.min()) for xs in xs_all), max(float(xs.max()) for xs in xs_all)
-    y0 = min(float(ys.min()) for _, ys in arrays.values() if len(ys))
-    y1 = max(float(ys.max()) for _, ys in arrays.values() if len(ys))
-    if y1 - y0 < 1e-9:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    y0, y1 = _robust_range([ys for k, (_, ys) in arrays.items() if k not in own])
     x1 = x1 if x1 > x0 else x0 + 1
     py0 = bottom - (0 - y0) / (y1 - y0) * (bottom - top)
     if y0 < 0 < y1:
         dr.line([(left, py0), (right, py0)], fill=(225, 225, 225))
     for label, (xs, ys) in arrays.items():
         color = COLORS.get(label, (0, 0, 0))
+        lo, hi = _robust_range([ys]) if label in own else (y0, y1)
         cols = left + (xs - x0) / (x1 - x0) * (right - left)
-        rows = bottom - (ys - y0) / (y1 - y0) * (bottom - top)
+        rows = np.clip(bottom - (ys - lo) / (hi - lo) * (bottom - top), top, bottom)
         if len(cols) > 1:
             cols, rows = _decimated(cols, rows)
             dr.line(np.stack([cols, rows], 1).ravel().tolist(), fill=color, width=2 if label == "exact W1" else 1)
         elif len(cols):
             dr.ellipse([cols[0] - 2, rows[0] - 2, cols[0] + 2, rows[0] + 2], fill=color)
+        if label in own and len(ys):  # its own scale, on the right, in its colour
+            text(im, (right + 3, top - 2), f"{hi:.2g}", color)
+            text(im, (right + 3, bottom - LINE + 3), f"{lo:.2g}", color)
     text(im, (2, top - 2), f"{y1:.3g}", (90, 90, 90))
-    text(im, (2, bottom - 10), f"{y0:.3g}", (90, 90, 90))
+    text(im, (2, bottom - LINE + 3), f"{y0:.3g}", (90, 90, 90))
     text(im, (left, bottom + 1), f"{x0:.0f}", (90, 90, 90))
-    text(im, (right - 40, bottom + 1), f"{x1:.0f}", (90, 90, 90))
+    text(im, (right - text_length(f"{x1:.0f}"), bottom + 1), f"{x1:.0f}", (90, 90, 90))
     lx, ly = left + 4, top + 1
     for label in series:  # legend along the top edge, inside the frame, wrapping when full
         color = COLORS.get(label, (0, 0, 0))
         need = 16 + int(text_length(label))
         if lx + need > right and lx > left + 4:
-            lx, ly = left + 4, ly + 12
-        dr.line([(lx, ly + 6), (lx + 10, ly + 6)], fill=color, width=2)
+            lx, ly = left + 4, ly + LINE - 2
+        dr.line([(lx, ly + LINE // 2), (lx + 10, ly + LINE // 2)], fill=color, width=2)
         text(im, (lx + 13, ly), label, color)
         lx += need
     return np.asarray(im)
@@ -216,7 +237,7 @@ def histogram(values: np.ndarray, w: int, h: int, title: str, bins: int = 30,
     text(im, (2, 0), title, (60, 60, 60))
     v = np.asarray(values, np.float64)
     v = v[np.isfinite(v)]
-    top, bottom = 14, h - 12
+    top, bottom = LINE, h - LINE
     if not len(v):
         return np.asarray(im)
     lo = float(v.min()) if lo is None else lo
@@ -234,7 +255,7 @@ def histogram(values: np.ndarray, w: int, h: int, title: str, bins: int = 30,
             x = 4 + (m - lo) / (hi - lo) * (w - 8)
             dr.line([(x, top), (x, bottom)], fill=(220, 40, 40))
     text(im, (2, bottom + 1), f"{lo:.2g}", (90, 90, 90))
-    text(im, (w - 34, bottom + 1), f"{hi:.2g}", (90, 90, 90))
+    text(im, (w - 2 - text_length(f"{hi:.2g}"), bottom + 1), f"{hi:.2g}", (90, 90, 90))
     return np.asarray(im)
 
 
@@ -243,7 +264,7 @@ def bars(values: Sequence[float], w: int, h: int, title: str) -> np.ndarray:
     im = Image.new("RGB", (w, h), BG)
     dr = ImageDraw.Draw(im)
     text(im, (2, 0), title, (60, 60, 60))
-    top, bottom = 14, h - 12
+    top, bottom = LINE, h - LINE
     v = np.log10(np.maximum(np.asarray(values, np.float64), 1e-8))
     if not len(v):
         return np.asarray(im)
@@ -252,9 +273,10 @@ def bars(values: Sequence[float], w: int, h: int, title: str) -> np.ndarray:
     for i, (lv, raw) in enumerate(zip(v, values)):
         y = bottom - (bottom - top) * (lv - lo) / (hi - lo)
         dr.rectangle([4 + i * bw + 2, y, 4 + (i + 1) * bw - 2, bottom], fill=(90, 150, 120))
-        if bw >= 32 or i in (0, len(v) - 1):  # a label is ~30 px: with 4+ bars in a third, first and last only
-            text(im, (4 + i * bw + 3 if i < len(v) - 1 or bw >= 32 else w - 34, bottom + 1), f"{raw:.0e}",
-                 (90, 90, 90))
+        label = f"{raw:.0e}"
+        if bw >= 40 or i in (0, len(v) - 1):  # a label is ~36 px: with 4+ bars in a third, first and last only
+            text(im, (4 + i * bw + 3 if i < len(v) - 1 or bw >= 40 else w - 4 - text_length(label), bottom + 1),
+                 label, (90, 90, 90))
     return np.asarray(im)
 
 
@@ -283,27 +305,33 @@ class PanelData:
 
 
 def panel(p: PanelData) -> np.ndarray:
-    """One run's panel: (PANEL_W + 28 + CURVES_H + HIST_H, PANEL_W, 3) uint8."""
+    """One run's panel: (HEAD_H + PANEL_W + CURVES_H + HIST_H, PANEL_W, 3) uint8."""
     rgb = heatmap(p.field)
     draw_points(rgb, p.real, REAL)
     draw_points(rgb, p.fake, FAKE)
     field_im = Image.fromarray(rgb)
     draw_arrows(ImageDraw.Draw(field_im), p.arrows_from, p.arrows_dir)
 
-    head = Image.new("RGB", (PANEL_W, 28), BG)
+    head = Image.new("RGB", (PANEL_W, HEAD_H), BG)
     text(head, (4, 1), p.title, (0, 0, 0))
-    text(head, (4, 14), p.status, (60, 60, 60))
+    text(head, (4, LINE + 1), p.status, (60, 60, 60))
 
     curves = {"critic loss": (p.steps, p.loss_d), "W estimate": (p.steps, p.w_estimate),
               "exact W1": (p.w1_steps, p.w1)}
     if len(p.w1_steps):
         curves["W1 floor"] = ([p.w1_steps[0], p.w1_steps[-1]], [p.w1_floor, p.w1_floor])
+    own = ()
     if not any(math.isfinite(v) for v in p.w_estimate):
         del curves["W estimate"]
-    chart = line_chart(curves, title="")
+    elif p.clip_value is not None:
+        # A clipped critic is K-Lipschitz for some unknown K (about 1/100 here): its estimate is
+        # K * W1, so it gets an axis of its own, where its shape shows, and says so.
+        curves["W estimate (right axis, K x W1)"] = curves.pop("W estimate")
+        own = ("W estimate (right axis, K x W1)",)
+    chart = line_chart(curves, title="", own_axis=own)
     if p.note:
         im = Image.fromarray(chart)
-        text(im, ((PANEL_W - text_length(p.note)) / 2, chart.shape[0] - 12), p.note, (40, 40, 40))
+        text(im, ((PANEL_W - text_length(p.note)) / 2, chart.shape[0] - LINE + 1), p.note, (40, 40, 40))
         chart = np.asarray(im)
 
     third = PANEL_W // 3

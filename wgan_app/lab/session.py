@@ -366,9 +366,9 @@ def panel_data(run: LabRun, title: str, fresh: bool = False) -> "PanelData":
 
     m = run.measure(fresh)
     s = run.settings
-    status = f"step {run.step:,} | exact W1 {m.w1:.3f}"
-    if m.modes is not None:
-        status += f" | modes {m.modes}/{m.of} | high quality {m.high_quality:.0%}"
+    status = f"step {run.step:,} | W1 {m.w1:.3f}"
+    if m.modes is not None:  # high quality: the share of samples within 3 sigma of a mode
+        status += f" | modes {m.modes}/{m.of} | {m.high_quality:.0%} near one"
     rho = run.tracking()  # claim 2: does the critic's curve rank the run's moments as the exact W1 does?
     note = "" if rho is None else f"rho({'W estimate' if s.objective != 'gan' else 'D loss'}, W1) {rho:+.2f}"
     if run.finished:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import render
-from .session import PRESETS, LabRun, LabSettings, panel_data, run_title
+from .session import MAX_STEPS, PRESETS, LabRun, LabSettings, panel_data, run_title
 
 N_RUNS = 3
 MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently used goes first
@@ -71,6 +71,8 @@ class Workspace:
         self.frames: deque[np.ndarray] = deque(maxlen=MAX_FRAMES)
         self._ticks = 0
         self._rate = [200.0] * len(self.runs)  # measured steps/s of each run: sizes the next chunk
+        # Fast-forward: each run's target step, trained towards without drawing (None: not skipping)
+        self.skip_to: Optional[list[int]] = None
         self.render_s = 0.05  # seconds the last refresh took to measure and draw the panels
         self._note, self._note_until = "", 0.0
 
@@ -127,20 +129,46 @@ class Workspace:
         """Stop the training thread after its current slice (and wait for that with `wait`)."""
         self.paused = True
         self._train_until = 0.0
+        self.skip_to = None
         thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
             thread.join()
 
     def _train_loop(self) -> None:
-        while time.monotonic() < self._train_until:
+        while time.monotonic() < self._train_until or self.skipping:
             if self.yield_to is not None:
                 self.yield_to()
             with self.lock:
                 if self.out_of_time or all(r.finished for r in self.runs):
+                    self.skip_to = None
                     break
                 self.train(SLICE_S)
+                if self.skipping and all(r.step >= t for r, t in zip(self.runs, self.skip_to)):
+                    # arrived: the panels draw again and the runs stay there until Run
+                    self.skip_to, self.paused, self._train_until = None, True, 0.0
             if self._waiting:  # let the refresh or button that waits take the lock first
                 time.sleep(0.002)
+
+    # --- fast-forward ---------------------------------------------------------------------------
+    @property
+    def skipping(self) -> bool:
+        return self.skip_to is not None and not self.paused
+
+    def fast_forward(self, steps: int) -> str:
+        """Train every run `steps` more generator steps without drawing (the refreshes only report
+        progress), so a claim that needs thousands of steps shows in the time the CPU takes for
+        them rather than at the panels' pace. Pause stops it; when every run has arrived the
+        panels draw again and the runs wait there (paused) for Run."""
+        self.skip_to = [min(MAX_STEPS, r.step + steps) for r in self.runs]
+        self.keep_training(resume=True)
+        return self.say(f"fast-forward: {steps:,} steps without drawing, then the panels show where each run got")
+
+    def progress(self) -> str:
+        """The fast-forward's progress line: each run's step and target."""
+        if not self.skipping:
+            return ""
+        parts = [f"{run_title(r.settings).split(' |')[0]} {r.step:,}/{t:,}" for r, t in zip(self.runs, self.skip_to)]
+        return "fast-forward (panels paused): " + " · ".join(parts)
 
     def tick_budget(self) -> float:
         """Training seconds for one tick: what the refresh leaves of TICK_S."""
@@ -154,13 +182,22 @@ class Workspace:
             return [0] * len(self.runs)
         if self.parallel:  # each run for the whole slice, sharing the cores; charged its thread's CPU time
             chunks = [max(1, int(r * budget_s)) for r in self._rate]
+            if self.skipping:  # arrived runs sit out
+                chunks = [max(0, min(c, t - run.step)) for c, t, run in zip(chunks, self.skip_to, self.runs)]
             results = list(_pool().map(lambda i: _timed_steps(self.runs[i], chunks[i]), range(len(self.runs))))
             self.trained_s += sum(cpu for _, _, cpu in results)
         else:
             results = []
+            # while fast-forwarding, a run that has arrived sits out and the others share its time
+            going = [i for i, r in enumerate(self.runs) if not self.skipping or r.step < self.skip_to[i]]
             for i, run in enumerate(self.runs):
-                results.append((0, 0.0, 0.0) if self.out_of_time else
-                               _timed_steps(run, max(1, int(self._rate[i] * budget_s / len(self.runs)))))
+                if self.out_of_time or i not in going:
+                    results.append((0, 0.0, 0.0))
+                    continue
+                n = max(1, int(self._rate[i] * budget_s / len(going)))
+                if self.skipping:
+                    n = min(n, self.skip_to[i] - run.step)
+                results.append(_timed_steps(run, n))
                 self.trained_s += results[-1][1]
         for i, (k, dt, _) in enumerate(results):
             if k:
@@ -295,9 +332,20 @@ def generator_step_all(ws: Workspace) -> str:
 def reset_all(ws: Workspace) -> str:
     for run in ws.runs:
         run.reset()
+    ws.skip_to = None
     ws.frames.clear()
     ws.trained_s = 0.0
     return ws.say("all runs restarted from the seed")
+
+
+MAX_SKIP = 10_000  # steps one fast-forward may ask for (MAX_STEPS caps a run in all)
+
+
+def fast_forward(ws: Workspace, steps) -> str:
+    """The Lab's fast-forward button: `steps` (1..MAX_SKIP) more steps of every run, undrawn."""
+    from ..validation import as_int, in_range
+
+    return ws.fast_forward(in_range(as_int(steps, "steps to skip"), "steps to skip", 1, MAX_SKIP))
 
 
 def download_png(ws: Workspace, path) -> str:

@@ -32,7 +32,8 @@ EXPLAIN = {
     "gan": "**GAN (BCE)** - its loss does not track quality: watch the curve wander while points move. "
            "Count the modes it covers against WGAN-GP's.",
     "wgan": "**WGAN, clipping** - weights pile up at ±c (red marks): a crude constraint. Its W estimate is "
-            "W1 times an unknown constant, far below the exact W1. Raise c and watch capacity change.",
+            "W1 times an unknown constant K (about 1/100 here), so it is drawn on an axis of its own (right, in "
+            "orange). Raise c and watch capacity change.",
     "wgan-gp": "**WGAN-GP** - ‖∇D(x̂)‖ sits near 1 (red mark) and the W estimate follows the exact W1. "
                "Switch on batch norm in the critic to see the penalty go wrong.",
 }
@@ -80,7 +81,16 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
             return (*[_png_in_cache(r.panel(frame)) for r in recs], line, frame + 1)
         ws = ws_for(request)
         ws.keep_training()  # the thread trains while the page keeps asking; this only draws
+        if ws.skipping:  # fast-forward: the CPU trains; the panels keep their picture, the line says how far
+            return (*[gr.skip()] * len(ws.runs), ws.progress(), frame)
         return (*show(ws), frame)
+
+    @friendly
+    def skip(steps, request: gr.Request):
+        ws = ws_for(request)
+        with ws.held():
+            line = lab.fast_forward(ws, steps)
+        return line, gr.Timer(active=True)
 
     def run(request: gr.Request):
         ws_for(request).keep_training(resume=True)
@@ -130,7 +140,8 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
         ws = ws_for(request)
         path = outbox.path(f"lab.{kind}")
         with ws.held():
-            return (lab.download_png if kind == "png" else lab.download_gif)(ws, path)
+            made = (lab.download_png if kind == "png" else lab.download_gif)(ws, path)
+        return gr.update(value=made, visible=True, label=f"⬇ the Lab as {kind.upper()}")
 
     @friendly
     def train_lines(theta0):
@@ -164,6 +175,9 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
             critic_btn = gr.Button("1 critic step", scale=1, elem_id="lab-critic")
             gen_btn = gr.Button("1 generator step", scale=1, elem_id="lab-generator")
             reset_btn = gr.Button("Reset", scale=1)
+            skip_steps = gr.Number(value=2000, precision=0, minimum=1, maximum=lab.MAX_SKIP, show_label=False,
+                                   scale=1, min_width=90, elem_id="lab-skip-steps")
+            skip_btn = gr.Button("⏩ skip ahead (no drawing)", scale=2, elem_id="lab-skip")
         status = gr.Markdown("", elem_id="lab-status")
         images, forms = [], []
         with gr.Row(equal_height=False):
@@ -200,7 +214,8 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
         with gr.Row():
             png_btn = gr.Button("Download PNG")
             gif_btn = gr.Button("Download GIF")
-            file_out = gr.File(label="download", interactive=False)
+            file_out = gr.File(label="download", interactive=False, visible=False,  # shown once it holds a file
+                               elem_id="lab-download-file")
         with gr.Accordion("Claim 1: the parallel lines (W1 is continuous where JS is not)", open=False):
             gr.Markdown(LINES_TEXT)
             with gr.Row():
@@ -215,6 +230,7 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
     lab_pool = dict(concurrency_id="lab", concurrency_limit=4, **PRIVATE)  # never blocks Generate / Train
     outputs = [*images, status]
     run_btn.click(run, None, timer, **PRIVATE)
+    skip_btn.click(skip, skip_steps, [status, timer], **lab_pool)
     pause_btn.click(pause, None, timer, **PRIVATE)
     timer.tick(tick, [mode, frame], [*outputs, frame], show_progress="hidden", trigger_mode="once", **lab_pool)
     # Gradio injects gr.Request by annotation: one small named function per button, not a lambda.
