@@ -47,6 +47,7 @@ from wgan_app.errors import UserError  # noqa: E402
 from wgan_app.evidence import load_run  # noqa: E402
 from wgan_app.evidence.export import export_run  # noqa: E402
 from wgan_app.evidence.report import method_summaries, summary_markdown  # noqa: E402
+from wgan_app.evidence.stacked import stacked_markdown  # noqa: E402
 from wgan_app.jobs import measured_rates  # noqa: E402
 from wgan_app.objectives import RECIPES, VARIANTS  # noqa: E402
 
@@ -102,7 +103,7 @@ def plan(args) -> list[Run]:
                 name = f"{variant}-{recipe}{'' if arch == 'dcgan' else '-' + arch}-s{seed}-{budget}"
                 run_dir = Path(args.out) / name
                 cmd = [sys.executable, str(ROOT / "app.py"), "--train", "--variant", variant, "--recipe", recipe,
-                       "--g-arch", arch,
+                       "--g-arch", arch, *(["--dataset", args.dataset] if args.dataset != "mnist" else []),
                        "--seed", str(seed), "--data-dir", str(args.data_dir), "--run-dir", str(run_dir),
                        *(["--max-minutes", f"{args.minutes:g}"] if args.minutes else ["--iters", str(args.steps)]),
                        *eval_flags(args), "--eval-num", str(args.eval_num),
@@ -136,7 +137,7 @@ def train_one(run: Run) -> dict:
 
 def summarise(runs: list[Run], out: Path) -> str:
     done = [load_run(r.run_dir) for r in runs if finished(r)]
-    table = summary_markdown(done)
+    table = stacked_markdown(done) if done and done[0].stacked else summary_markdown(done)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.md").write_text(table + "\n")
     (out / "summary.json").write_text(json.dumps({"methods": method_summaries(done),
@@ -160,6 +161,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--archs", default="dcgan", help=f"comma-separated generator architectures ({', '.join(G_ARCHS)})")
     p.add_argument("--out", default="runs/compare", help="results folder: one run directory per run")
     p.add_argument("--data-dir", default=os.environ.get("WGAN_APP_DATA_DIR", "data"))
+    p.add_argument("--dataset", default="mnist", help="the training images (stacked-mnist: the mode-collapse set; "
+                   "its runs are judged by modes of 1,000 and KL, on --eval-num 26000 to match the papers)")
     p.add_argument("--eval-every", type=int, default=0,
                    help="generator steps between evaluations (0: see --eval-seconds)")
     p.add_argument("--eval-seconds", type=float, default=20.0,
@@ -178,7 +181,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dry-run", action="store_true", help="print the commands and the budget; train nothing")
     p.add_argument("--summary-only", action="store_true", help="train nothing; tabulate the finished runs")
     p.add_argument("--export-to", help="then copy every finished run into this evidence folder (Compare tab)")
-    p.add_argument("--export-num", type=int, default=10_000, help="samples judging each final checkpoint at export")
+    p.add_argument("--export-num", type=int, default=None,
+                   help="samples judging each final checkpoint at export (default 10,000; Stacked MNIST 26,000)")
     args = p.parse_args(argv)
     try:
         args.methods = [m for m in args.methods.split(",") if m]

@@ -53,4 +53,4 @@ def test_the_model_cards_plain_pytorch_snippet_builds_every_architecture(tmp_pat
     y = torch.arange(10) % model.n_classes if model.n_classes else None
     with torch.no_grad():
         torch.testing.assert_close(scope["G"](z, y), G(z, y))
-    assert tuple(scope["images"].shape) == (10, 28, 28)
+    assert tuple(scope["images"].shape) == (10, 1, 28, 28)

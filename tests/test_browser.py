@@ -127,6 +127,12 @@ def test_unknown_model_shows_an_error_and_keeps_serving(page):
 
 def test_train_plot_and_stop(page, tmp_path):
     page.get_by_role("tab", name="Train").click()
+    # at 1400x1000 Start is on the first screen, the rarer settings folded under "More settings"
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    box = page.locator("#train-start").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 1000, box
+    page.screenshot(path=str(tmp_path / "train-form-1400x1000.png"))
+    page.get_by_text("More settings").click()
     for elem, value in (("#iters", "1000"), ("#batch", "8")):
         box = page.locator(f"{elem} input[type=number]")
         box.fill(value)
@@ -144,7 +150,10 @@ def test_train_plot_and_stop(page, tmp_path):
     expect(page.locator("#loss-plot")).to_contain_text("Wasserstein estimate")
     expect(page.locator("#acc-plot")).to_be_visible()
     expect(page.locator("#train-sample img")).to_be_visible(timeout=120_000)  # samples from fixed noise
-    expect(page.locator("#train-sample")).to_contain_text(re.compile(r"at step \d+ \(one row per class\)"))
+    caption = page.locator("#train-sample-caption")  # above the grid, not a badge over its first row
+    expect(caption).to_contain_text(re.compile(r"at step \d+ \(one row per class\)"))
+    grid_box, caption_box = page.locator("#train-sample img").bounding_box(), caption.bounding_box()
+    assert caption_box["y"] + caption_box["height"] <= grid_box["y"] + 1, (caption_box, grid_box)
     assert lines.count() >= 4  # critic loss, Wasserstein estimate, gradient penalty, generator loss
     expect(status).to_contain_text(re.compile(r"step \d+/1000 .* it/s · ETA"))
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
@@ -153,6 +162,7 @@ def test_train_plot_and_stop(page, tmp_path):
     page.get_by_role("tab", name="Train").click()
     expect(status).to_contain_text(re.compile("Running|Stopping"))
     # ...and its form shows the settings of the run that is training, not the defaults
+    page.get_by_text("More settings").click()
     expect(page.locator("#lr textarea, #lr input").first).to_have_value("0.0005")
     expect(page.locator("#iters input[type=number]")).to_have_value("1000")
     expect(page.locator("#batch input[type=number]")).to_have_value("8")

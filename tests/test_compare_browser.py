@@ -73,3 +73,22 @@ def test_compare_story_fits_one_screen_and_follows_the_minute(tmp_path, acgan_ck
         before = figure.get_attribute("src")
         page.locator("#compare-story-minute").get_by_label("1 min").check()
         expect(page.locator("#compare-story-figure img").first).not_to_have_attribute("src", before)
+
+
+def test_compare_shows_stacked_mnist_beside_the_papers(tmp_path, acgan_ckpt, data_dir):
+    """The shipped stacked-mnist set: its own view, with the table of ours beside the published rows
+    and the colour grids, which follow the seed picked."""
+    root = tmp_path / "app"
+    shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
+    shutil.copytree(SHIPPED / "stacked-mnist", root / "checkpoints" / "evidence" / "stacked-mnist")
+    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Compare", viewport=(1400, 1000)) as page:
+        page.get_by_role("tab", name="Mode collapse: Stacked MNIST").click()
+        table = page.locator("#compare-stacked-table")
+        for row in ("GDPP", "PacGAN", "real stacked images", "wgan-gp fast", "gan paper"):
+            expect(table).to_contain_text(row)
+        expect(page.locator("#compare-stacked-sentence")).to_contain_text("of 1,000 modes")
+        _src(page, "compare-stacked-modes")
+        before = _src(page, "compare-stacked-grids")
+        page.screenshot(path=str(tmp_path / "compare-stacked.png"), full_page=True)
+        page.locator("#compare-stacked-seed").get_by_label("1", exact=True).check()
+        expect(page.locator("#compare-stacked-grids img").first).not_to_have_attribute("src", before)

@@ -283,7 +283,7 @@ def test_push_uploads_a_loadable_repo_with_a_model_card(hub, tmp_path, acgan_ckp
     r = run(["-c", ROUNDTRIP, "alice/pushed", str(acgan_ckpt)], env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["card_images"] == [10, 28, 28]
+    assert out["card_images"] == [10, 1, 28, 28]
     data = out["card_data"]
     assert data["license"] and "wgan_app" in data["tags"] and data["datasets"] == ["ylecun/mnist"]
 

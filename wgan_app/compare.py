@@ -64,6 +64,20 @@ def fid_chart(runs: list[RunEvidence], x: str = "minutes", w: int = 640, h: int 
                                  x_label="minutes of training" if x == "minutes" else "generator step"))
 
 
+def modes_chart(runs: list[RunEvidence], w: int = 640, h: int = 300) -> np.ndarray:
+    """Stacked MNIST: modes covered (of 1,000, on 26,000 samples) at each evaluation against minutes
+    of training, one colour per method, every seed drawn."""
+    from .evidence.stacked import METHOD_ORDER
+
+    methods = sorted({r.method for r in runs}, key=lambda m: METHOD_ORDER.index(m.split()[0])
+                     if m.split()[0] in METHOD_ORDER else 9)
+    colors = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(methods)}
+    series = [(r.method, [e["minutes"] for e in r.evals()], [e["modes"] for e in r.evals()], colors[r.method])
+              for r in runs]
+    return np.asarray(line_chart(series, w, h, title="Modes covered of 1,000 (higher is better)",
+                                 x_label="minutes of training"))
+
+
 def loss_chart(runs: list[RunEvidence], series: str, w: int = 640, h: int = 340) -> np.ndarray:
     """One LOSS_SERIES of each run against minutes of training, averaged to MAX_POINTS_PER_RUN points."""
     frame = loss_frame(runs, series)
@@ -130,7 +144,7 @@ def grids_at(runs: list[RunEvidence], minute: float) -> list[tuple[np.ndarray, s
         caption = f"{r.label}: {_minutes(shown)}"
         if shown != minute:
             caption += f" (its last grid; the run has none at {_minutes(minute)})"
-        out.append((np.asarray(Image.open(path).convert("L")), caption))
+        out.append((np.asarray(Image.open(path).convert("RGB" if r.stacked else "L")), caption))
     return out
 
 

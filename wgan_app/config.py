@@ -22,7 +22,11 @@ from .errors import UserError
 from .objectives import CONSTRAINTS, RECIPE_KEYS, RECIPES, VARIANTS, objective_class
 from .validation import MAX_SEED, N_DIGITS
 
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = ("mnist", "fashion-mnist", "stacked-mnist")
+# Stacked MNIST (data.py) puts three MNIST digits in the three channels of one image: 1,000 modes,
+# the literature's mode-collapse test on digits. The others are grey.
+CHANNELS = {"mnist": 1, "fashion-mnist": 1, "stacked-mnist": 3}
+UNCONDITIONAL_ONLY = ("stacked-mnist",)  # its "class" is one of 1,000 modes, not a digit to ask for
 UNTIL_TIME_LIMIT = 10**9  # iters of a run that only --max-minutes ends (the CLI's default then)
 DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("none", "batch")
@@ -59,7 +63,7 @@ class ModelConfig:
     g_refine: int = _f(32, "channels of an extra 28x28 generator stage before the pixels (0 = none)")
     d_layers: int = _f(3, "strided critic convolutions: 2 (to 7x7) or 3 (to 4x4 at 4x the width)")
     image_size: int = _f(28, "image side", cli=False)
-    channels: int = _f(1, "image channels", cli=False)
+    channels: Optional[int] = _f(None, "image channels (follows from the dataset)", cli=False)
 
     def __post_init__(self):
         _check_choice("variant", self.variant, tuple(VARIANTS))
@@ -76,11 +80,16 @@ class ModelConfig:
                 f"variant {self.variant!r} with n_classes={self.n_classes}: only 'acgan' is "
                 "class-conditional (n_classes > 0); the other variants need n_classes = 0"
             )
-        if (self.image_size, self.channels) != (28, 1):
+        if self.channels is None:
+            object.__setattr__(self, "channels", CHANNELS[self.dataset])  # frozen: filled once, here
+        if (self.image_size, self.channels) != (28, CHANNELS[self.dataset]):
             raise UserError(
-                f"image_size={self.image_size}, channels={self.channels}: only 28x28 grey "
-                "images (MNIST, Fashion-MNIST) are supported"
+                f"image_size={self.image_size}, channels={self.channels}: {self.dataset} images are 28x28 with "
+                f"{CHANNELS[self.dataset]} channel(s)"
             )
+        if self.dataset in UNCONDITIONAL_ONLY and self.n_classes:
+            raise UserError(f"--dataset {self.dataset} has 1,000 modes rather than 10 classes to ask for: train it "
+                            "with --variant gan, wgan or wgan-gp")
 
     @property
     def conditional(self) -> bool:

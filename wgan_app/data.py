@@ -15,8 +15,13 @@ import torch
 
 from .errors import UserError, one_line
 
-_TV_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-DOWNLOAD_MB = {"mnist": 11, "fashion-mnist": 30}  # the gzipped IDX files torchvision fetches
+_TV_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "stacked-mnist": "MNIST"}
+DOWNLOAD_MB = {"mnist": 11, "fashion-mnist": 30, "stacked-mnist": 11}  # the gzipped IDX files torchvision fetches
+# Stacked MNIST: each image is three MNIST digits, one per channel, drawn independently, so the
+# data has 10**3 modes (VEEGAN, Srivastava et al. 2017; PacGAN; GDPP). It is built batch by batch
+# from MNIST: nothing new on disk, and the batch generator's seed fixes every stack.
+STACK = {"stacked-mnist": 3}
+N_MODES = {"stacked-mnist": 1000}
 
 
 class DataUnavailable(UserError):
@@ -38,20 +43,34 @@ def dataset_on_disk(name: str, data_dir: str) -> bool:
 
 @dataclass
 class ImageData:
-    """x: (N, 28, 28) uint8, y: (N,) int64, both on `device`."""
+    """x: (N, 28, 28) uint8, y: (N,) int64, both on `device`. With `stack` k > 1 a batch image is
+    k independently drawn images in its k channels, and its label the mode they make:
+    y_0 * 10**(k-1) + ... + y_(k-1) (Stacked MNIST: 0..999)."""
 
     x: torch.Tensor
     y: torch.Tensor
     name: str
+    stack: int = 1
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     def batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """A uniformly drawn batch (with replacement): x (B, 1, 28, 28) in [-1, 1], y (B,)."""
-        idx = torch.randint(len(self), (batch_size,), generator=generator, device=generator.device)
-        idx = idx.to(self.x.device)
-        return to_unit_range(self.x[idx]).unsqueeze(1), self.y[idx]
+        """A uniformly drawn batch (with replacement): x (B, stack, 28, 28) in [-1, 1], y (B,)."""
+        if self.stack == 1:
+            idx = torch.randint(len(self), (batch_size,), generator=generator, device=generator.device)
+            idx = idx.to(self.x.device)
+            return to_unit_range(self.x[idx]).unsqueeze(1), self.y[idx]
+        idx = torch.randint(len(self), (batch_size, self.stack), generator=generator, device=generator.device)
+        idx = idx.to(self.x.device)  # (B, k): channel j of image i is MNIST image idx[i, j]
+        return to_unit_range(self.x[idx]), mode_of(self.y[idx])  # (B, k, 28, 28), (B,)
+
+
+def mode_of(digits: torch.Tensor) -> torch.Tensor:
+    """(B, k) digits, channel 0 first -> (B,) mode ids in [0, 10**k): (3, 0, 7) -> 307."""
+    k = digits.shape[1]
+    place = 10 ** torch.arange(k - 1, -1, -1, device=digits.device)  # (k,): 100, 10, 1
+    return (digits.long() * place).sum(1)
 
 
 def to_unit_range(x_uint8: torch.Tensor) -> torch.Tensor:
@@ -84,7 +103,8 @@ def load_dataset(name: str, data_dir: str, train: bool = True, device: str | tor
     y = ds.targets
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 3 or tuple(x.shape[1:]) != (28, 28):
         raise UserError(f"{name} files under {data_dir!r} are not 28x28 uint8 images; delete them and retry")
-    return ImageData(x=x.to(device), y=torch.as_tensor(y, dtype=torch.long).to(device), name=name)
+    return ImageData(x=x.to(device), y=torch.as_tensor(y, dtype=torch.long).to(device), name=name,
+                     stack=STACK.get(name, 1))
 
 
 def _first_missing(path: str) -> str | None:

@@ -24,10 +24,12 @@ from .errors import UserError
 from .rundir import METRICS_NAME
 
 
-def export(src: str, out: str, command: str, num: int = 10000, name: str | None = None, note: str = "") -> Path:
-    from .metrics import evaluate_checkpoint
+def export(src: str, out: str, command: str, num: int | None = None, name: str | None = None,
+           note: str = "") -> Path:
+    from .metrics import STACKED_NUM, evaluate_checkpoint
 
     ckpt = load_checkpoint(src)
+    num = num or (STACKED_NUM if ckpt.model.dataset == "stacked-mnist" else 10000)
     state = load_training_state(ckpt.path)
     metrics = evaluate_checkpoint(ckpt.path, num=num, seed=0)
     name = name or Path(out).name
@@ -45,7 +47,8 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
     p.add_argument("--out", required=True, help="destination folder, e.g. checkpoints/acgan-mnist")
     p.add_argument("--command", required=True, help="the training command that reproduces the run")
-    p.add_argument("--num", type=int, default=10000, help="samples for the metrics")
+    p.add_argument("--num", type=int, default=None, help="samples for the metrics (default 10,000; Stacked MNIST "
+                   "26,000, the papers' count)")
     p.add_argument("--note", default="", help="how the hardware was used, e.g. 'one thread, beside another run'")
     args = p.parse_args(argv)
     try:

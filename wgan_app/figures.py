@@ -63,8 +63,11 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float], tup
                if x is not None and y is not None and math.isfinite(x) and math.isfinite(y) and (y > 0 or not log_y)]
         clean.append((label, pts, color))
     # legend rows first, so the plot takes what is left
-    rows, line, x = [], [], 0
+    rows, line, x, seen = [], [], 0, set()
     for label, _, color in clean if legend else []:
+        if label in seen:  # seeds of one method share a label and colour: one legend entry
+            continue
+        seen.add(label)
         need = 22 + dr.textlength(label, font=SMALL) + 12
         if line and x + need > w - 10:
             rows.append(line)
@@ -165,7 +168,10 @@ def meaning_figure(history: Sequence[dict], quality: Sequence[dict], w: int = 64
     with Spearman's rho between the held-out estimate and the FID over the evaluations."""
     from .evidence import spearman
 
-    evals = [q for q in quality if "fid" in q]
+    # MNIST is judged by its FID; Stacked MNIST by the KL of its 1,000 modes from uniform (both: lower is better)
+    key = "fid" if any("fid" in q for q in quality) else "kl"
+    name = {"fid": "MNIST-FID", "kl": "mode KL"}[key]
+    evals = [q for q in quality if key in q]
     steps = [q["step"] for q in evals]
     held = [q.get("w_heldout") for q in evals]
     train = _rolling_median([(r["step"], r["wasserstein"]) for r in history if "wasserstein" in r])
@@ -173,18 +179,19 @@ def meaning_figure(history: Sequence[dict], quality: Sequence[dict], w: int = 64
                         (255, 160, 60)),
                        ("held-out estimate", steps, held, (30, 90, 200))],
                       w // 2 - 4, h, title="Wasserstein estimate (log)", x_label="generator step", log_y=True)
-    right = line_chart([("MNIST-FID of 500 samples", steps, [q["fid"] for q in evals], (200, 40, 40))],
+    num = evals[-1].get("num", 500) if evals else 500
+    right = line_chart([(f"{name} of {num} samples", steps, [q[key] for q in evals], (200, 40, 40))],
                        w // 2 - 4, h, title="Sample quality (log, lower is better)", x_label="generator step",
                        log_y=True)
     out = Image.new("RGB", (w, h), BG)
     out.paste(left, (0, 0))
     out.paste(right, (w // 2 + 4, 0))
-    rho = spearman(held, [q["fid"] for q in evals])
+    rho = spearman(held, [q[key] for q in evals])
     if rho is None:
-        caption = ("The held-out estimate (the critic on unseen digits against fresh samples) and MNIST-FID are "
+        caption = (f"The held-out estimate (the critic on unseen digits against fresh samples) and {name} are "
                    "measured at each quality evaluation; after three, their agreement is shown here.")
     else:
-        caption = (f"Spearman's ρ between the held-out estimate and MNIST-FID over {len(evals)} evaluations: "
+        caption = (f"Spearman's ρ between the held-out estimate and {name} over {len(evals)} evaluations: "
                    f"**{rho:+.2f}** (+1: the estimate falls exactly when the samples get better).")
     return np.asarray(out), caption
 

@@ -1,4 +1,5 @@
-"""One sampler for the CLI, the UI and the tests: (checkpoint, labels, seed, n) -> uint8 digits.
+"""One sampler for the CLI, the UI and the tests: (checkpoint, labels, seed, n) -> uint8 digits
+(grey, or three channels for Stacked MNIST).
 
 Deterministic by construction: image i of seed s always gets the same latent z_i, drawn from its
 own `torch.Generator` (never the process-global RNG, which concurrent requests would race on),
@@ -62,7 +63,8 @@ class Sampler:
         return self.cfg.conditional
 
     def sample(self, labels: Optional[Sequence[int] | int], seed: int, n: int, offset: int = 0) -> np.ndarray:
-        """(n, 28, 28) uint8. `labels`: one int for all, a sequence of n, or None (unconditional)."""
+        """(n, 28, 28) uint8 ((n, 28, 28, 3) for Stacked MNIST). `labels`: one int for all, a sequence
+        of n, or None (unconditional)."""
         n = check_num(n, hi=MAX_SAMPLE_NUM)
         z = latents(seed, n, self.cfg.z_dim, offset)
         return self.generate(z, self.labels_tensor(labels, n))
@@ -86,7 +88,7 @@ class Sampler:
         return torch.tensor(labels, dtype=torch.long)
 
     def generate(self, z: torch.Tensor, y: Optional[torch.Tensor]) -> np.ndarray:
-        """(n, 28, 28) uint8 for latents z (n, z_dim) and labels y (n,) or None.
+        """(n, 28, 28[, 3]) uint8 for latents z (n, z_dim) and labels y (n,) or None.
 
         Calls from concurrent threads are batched: one forward pass runs at a time, and the
         calls that arrived while it ran go through the network together in the next one. Sixteen

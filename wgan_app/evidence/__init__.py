@@ -1,8 +1,11 @@
 """Shipped MNIST evidence: the on-disk format the Compare view shows, its reader, and the export.
 
     checkpoints/evidence/<set>/               an evidence set: "recipes" (every method, fast and
-                                              paper recipes, DCGAN generator) or "architectures"
-                                              (gan, wgan, wgan-gp x the three generators)
+                                              paper recipes, DCGAN generator), "architectures"
+                                              (gan, wgan, wgan-gp x the three generators),
+                                              "clipping-levers", or "stacked-mnist" (mode
+                                              collapse: runs judged by modes of 1,000 and KL,
+                                              and real.json, real data's score; stacked.py)
     checkpoints/evidence/<set>/<run-name>/    one finished run, a few hundred kB
         config.json                           the run's TrainConfig (as in its run directory)
         metrics.jsonl                         every evaluation (eval/fid, eval/w_heldout ...) and
@@ -30,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -37,7 +41,8 @@ from ..errors import UserError
 from ..paths import EVIDENCE_DIR
 from ..rundir import CONFIG_NAME, METRICS_NAME, read_metrics
 
-SETS = ("architectures", "recipes", "clipping-levers")  # the shipped sets, in the order Compare offers them
+# the shipped sets, in the order Compare offers them
+SETS = ("architectures", "recipes", "clipping-levers", "stacked-mnist")
 FINAL_NAME = "final.json"
 
 
@@ -76,6 +81,11 @@ class RunEvidence:
         return self.config.get("g_arch", "dcgan")
 
     @property
+    def stacked(self) -> bool:
+        """A Stacked-MNIST run: judged by modes of 1,000 and KL (evidence/stacked.py), not MNIST-FID."""
+        return self.config.get("dataset") == "stacked-mnist"
+
+    @property
     def seed(self) -> int:
         return int(self.config.get("seed", 0))
 
@@ -83,11 +93,21 @@ class RunEvidence:
     def conditional(self) -> bool:
         return self.variant == "acgan"
 
-    @property
+    @cached_property  # builds TrainConfigs: once per run
     def method(self) -> str:
-        """variant, recipe and (unless the DCGAN) the generator: the unit that seeds repeat, e.g.
-        'wgan-gp paper' or 'gan fast mlp'."""
-        return f"{self.variant} {self.recipe}" + ("" if self.arch == "dcgan" else f" {self.arch}")
+        """variant, recipe, (unless the DCGAN) the generator and (when not the recipe's) the network
+        widths: the unit that seeds repeat, e.g. 'wgan-gp paper', 'gan fast mlp' or 'gan paper D16'."""
+        return (f"{self.variant} {self.recipe}" + ("" if self.arch == "dcgan" else f" {self.arch}")
+                + "".join(f" {tag}{self.config[k]}" for k, tag in (("g_width", "G"), ("d_width", "D"))
+                          if k in self.config and self.config[k] != self._recipe_default(k)))
+
+    def _recipe_default(self, key: str):
+        from ..config import TrainConfig
+
+        try:
+            return getattr(TrainConfig(variant=self.variant, recipe=self.recipe), key)
+        except Exception:  # a config this version cannot build: show no width tag
+            return self.config.get(key)
 
     @property
     def budget(self) -> str:
@@ -103,7 +123,8 @@ class RunEvidence:
         return [r for r in self.rows if "loss_d" in r]
 
     def evals(self) -> list[dict]:
-        """One row per evaluation: step, minutes of training, fid, w_heldout (and its se) and
+        """One row per evaluation: step, minutes of training, fid (Stacked MNIST: modes and kl
+        instead), w_heldout (and its se) and
         w_train, the training-time estimate averaged over the steps since the previous evaluation
         (a single logged value is one batch's, too noisy to rank checkpoints by)."""
         out, window, prev_step = [], [], 0
@@ -112,9 +133,10 @@ class RunEvidence:
                 w = training_estimate(r)
                 if w is not None:
                     window.append((w, r.get("n_rows", 1)))
-            elif "eval/fid" in r:
+            elif "eval/fid" in r or "eval/modes" in r:
                 w_train = (sum(w * n for w, n in window) / sum(n for _, n in window)) if window else None
-                out.append({"step": r["step"], "minutes": r.get("time", math.nan) / 60, "fid": r["eval/fid"],
+                out.append({"step": r["step"], "minutes": r.get("time", math.nan) / 60, "fid": r.get("eval/fid"),
+                            "modes": r.get("eval/modes"), "kl": r.get("eval/kl"),
                             "fid_floor": r.get("eval/fid_floor"), "class_accuracy": r.get("eval/class_accuracy"),
                             "w_heldout": r.get("eval/w_heldout"), "w_heldout_se": r.get("eval/w_heldout_se"),
                             "w_train": w_train, "since_step": prev_step})
@@ -141,6 +163,13 @@ class RunEvidence:
         out = {"run": self.name, "method": self.method, "variant": self.variant, "recipe": self.recipe,
                "arch": self.arch, "seed": self.seed, "evaluations": len(ev)}
         if not ev:
+            return out
+        if self.stacked:  # more modes is better; KL ranks the evaluations (0 = every mode equally often)
+            best = max(ev, key=lambda e: (e["modes"], -e["kl"]))
+            out.update(best_modes=best["modes"], best_minutes=round(best["minutes"], 2), final_modes=ev[-1]["modes"],
+                       final_kl=ev[-1]["kl"], final_step=ev[-1]["step"], final_minutes=round(ev[-1]["minutes"], 2),
+                       rho_heldout=spearman([e["w_heldout"] for e in ev], [e["kl"] for e in ev]),
+                       rho_train=spearman([e["w_train"] for e in ev], [e["kl"] for e in ev]))
             return out
         best = min(ev, key=lambda e: e["fid"])
         out.update(best_fid=best["fid"], best_step=best["step"], best_minutes=round(best["minutes"], 2),

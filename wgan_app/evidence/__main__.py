@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
+from ..metrics import STACKED_NUM
 from ..paths import EVIDENCE_DIR
 from . import SETS, load_evidence
 from .export import FINAL_NUM, export_run
@@ -24,10 +25,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--variant", help="--table: only this variant's methods")
     p.add_argument("--dest", default=str(EVIDENCE_DIR / "recipes"),
                    help="evidence folder (default checkpoints/evidence/recipes; also: .../architectures)")
-    p.add_argument("--num", type=int, default=FINAL_NUM, help="samples to judge each final checkpoint on")
+    p.add_argument("--num", type=int, default=None, help=f"samples to judge each final checkpoint on (default "
+                   f"{FINAL_NUM:,}; Stacked MNIST {STACKED_NUM:,}, the papers' count)")
     p.add_argument("--overwrite", action="store_true", help="replace an evidence folder of the same name")
     p.add_argument("--update-docs", nargs="+", metavar="MD", help="regenerate the <!-- evidence: ... --> blocks of "
                    "these Markdown files from the shipped evidence (the folder above --dest's)")
+    p.add_argument("--real-floor", action="store_true", help="score real Stacked-MNIST images (26,000, three seeds) "
+                   "with the classifier and write real.json into --dest: the floor beside the runs")
+    p.add_argument("--data-dir", default="data", help="--real-floor: the folder holding MNIST/raw")
     p.add_argument("--check", action="store_true",
                    help="with --update-docs: change nothing, exit 1 if a block is stale")
     args = p.parse_args(argv)
@@ -37,6 +42,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         for md in stale:
             print(f"{md}: {'stale' if args.check else 'updated'}", file=sys.stderr)
         return 1 if stale and args.check else 0
+    if args.real_floor:
+        from .stacked import write_real_floor
+
+        try:
+            print(write_real_floor(args.dest, args.data_dir))
+        except UserError as e:
+            print(f"wgan_app.evidence: error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if args.table:
         runs = [r for r in load_evidence(args.dest) if r.final and args.variant in (None, r.variant)]
         if not runs:

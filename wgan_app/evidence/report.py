@@ -205,8 +205,8 @@ BLOCK = re.compile(r"(<!-- evidence: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /
 
 def block_text(spec: str, root: Path) -> str:
     """What a docs block `<!-- evidence: set=NAME table=KIND [variant=V] [step=N] [minute=M] -->`
-    holds; KIND is final, pivot, story, steps (at generator step N), runs (at minute M) or minutes
-    (at each of marks=1,2,5)."""
+    holds; KIND is final, pivot, story, steps (at generator step N), runs (at minute M), minutes
+    (at each of marks=1,2,5) or stacked (Stacked MNIST beside the papers)."""
     from .. import story
     from . import load_evidence
 
@@ -225,6 +225,10 @@ def block_text(spec: str, root: Path) -> str:
         return runs_markdown(runs, float(opts.get("minute", 2)))
     if kind == "steps":
         return at_step_markdown(runs, int(opts.get("step", 1000)))
+    if kind == "stacked":
+        from .stacked import sentence, stacked_markdown
+
+        return stacked_markdown(runs) + "\n\n" + sentence(runs)
     if kind == "story":
         return "\n\n".join([story.preamble(runs), *(story.sentence(a, g) for a, g in story.by_arch(runs).items())])
     raise ValueError(f"unknown table kind {kind!r} in <!-- evidence: {spec} -->")

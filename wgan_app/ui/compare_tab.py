@@ -4,7 +4,8 @@ files, so each answer is instant. Every handler is UI-only (private).
 
 Its first view is the story: for each generator architecture, the GAN, the clipped WGAN and
 WGAN-GP at the same minute, their FID curves on a log axis and one computed sentence each. The
-second view explores every run of a set (curves, losses, class histograms, critic estimates).
+second, mode collapse on Stacked MNIST: our runs' modes of 1,000 beside the papers' tables. The
+third explores every MNIST run of a set (curves, losses, class histograms, critic estimates).
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ import gradio as gr
 
 from .. import compare, story
 from ..evidence import load_sets
+from ..evidence import stacked as stacked_mnist
 from .common import PRIVATE
 
 STORY_INTRO = ("Three methods, each with its best 5-minute recipe, on one CPU core each, from three generators: the "
                "DCGAN with batch norm, where the papers say both work, and two where they say the GAN fails. Read "
                "from the shipped runs (`checkpoints/evidence/architectures/`); nothing trains.")
 PICTURE = dict(format="png", show_label=False, interactive=False, container=False)  # drawn at its shown size
+STACKED_INTRO = ("**Mode collapse, measured as the papers measure it.** Each Stacked-MNIST image holds three MNIST "
+                 "digits in its three colour channels, so the data has 1,000 modes. The MNIST classifier reads each "
+                 "channel of 26,000 samples; a model scores the modes it covers and the KL divergence of their "
+                 "histogram from uniform (0 is perfectly even). Read from `checkpoints/evidence/stacked-mnist/`; "
+                 "nothing trains. Counts mean something only within one set-up, so each row names its own.")
 EXPLORE_INTRO = ("Every shipped run of a set: pick methods, recipes, generators and seeds. Lower MNIST-FID is "
                  "better; the FID axes are logarithmic.")
 
@@ -35,7 +42,11 @@ def build_compare_tab(demo: gr.Blocks, evidence_dir: Path) -> None:
         with gr.Tabs():
             if "architectures" in sets:
                 _story_view(demo, sets["architectures"])
-            _explore_view(demo, sets)
+            if "stacked-mnist" in sets:
+                _stacked_view(demo, sets["stacked-mnist"])
+            mnist = {name: runs for name, runs in sets.items() if not any(r.stacked for r in runs)}
+            if mnist:
+                _explore_view(demo, mnist)
 
 
 def _story_view(demo: gr.Blocks, runs) -> None:
@@ -63,6 +74,38 @@ def _story_view(demo: gr.Blocks, runs) -> None:
 
     for c in (minute, seed):
         c.change(redraw, [minute, seed], figure, **PRIVATE, concurrency_limit=None, show_progress="hidden")
+
+
+def _stacked_view(demo: gr.Blocks, runs) -> None:
+    marks = compare.minute_marks(runs)
+    seeds = sorted({r.seed for r in runs})
+    last = marks[-1] if marks else None
+    by_method = stacked_mnist.by_method(runs)
+    with gr.Tab("Mode collapse: Stacked MNIST", id="compare-stacked"):
+        gr.Markdown(STACKED_INTRO)
+        gr.Markdown(stacked_mnist.sentence(runs), elem_id="compare-stacked-sentence")
+        with gr.Row(equal_height=False):
+            gr.Image(compare.modes_chart(runs), **PICTURE, elem_id="compare-stacked-modes", scale=1)
+            with gr.Column(scale=1):
+                with gr.Row():
+                    minute = gr.Radio([(f"{m:g} min", m) for m in marks], value=last, label="Minute of training",
+                                      elem_id="compare-stacked-minute", min_width=120)
+                    seed = gr.Radio(seeds, value=seeds[0], label="Grids of seed", elem_id="compare-stacked-seed",
+                                    min_width=120)
+                grids = gr.Image(_stacked_grids(by_method, last, seeds[0]), **PICTURE, elem_id="compare-stacked-grids",
+                                 elem_classes=["pixelated"])
+        gr.Markdown(stacked_mnist.stacked_markdown(runs), elem_id="compare-stacked-table")
+
+    def redraw(m, s):
+        return _stacked_grids(by_method, m, s)
+
+    for c in (minute, seed):
+        c.change(redraw, [minute, seed], grids, **PRIVATE, concurrency_limit=None, show_progress="hidden")
+
+
+def _stacked_grids(by_method: dict, minute, seed):
+    picked = [r for rs in by_method.values() for r in rs if r.seed == int(seed)]
+    return compare.grids_figure(picked, minute, tile_px=200)
 
 
 def _explore_view(demo: gr.Blocks, sets: dict) -> None:

@@ -52,39 +52,49 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
         running = job is not None and job.running
         return status_line(job), gr.update(interactive=not running), gr.update(interactive=running)
 
-    def tick(seen_version: int, seen_run: str) -> dict:
-        """Timer poll (every second): status always; plots and picture only when they changed.
-        Components left out of the returned dict keep what they show."""
+    def tick(seen_version: int, seen_run: str, drawn: dict) -> dict:
+        """Timer poll (every second): status always; plots only when the run changed, and the
+        pictures (sample grid, quality view) only when theirs did: re-encoding and re-sending them
+        every second took CPU from the run the page shows. Components left out of the returned
+        dict keep what they show."""
         job = svc.jobs.job
         running = job is not None and job.running
         out = {status: status_line(job), start_btn: gr.update(interactive=not running),
                stop_btn: gr.update(interactive=running)}
         if job is None:
-            return {**out, version_state: 0, run_state: ""}
+            return {**out, version_state: 0, run_state: "", drawn_state: {}}
         snap = job.snapshot()
         run_id = snap["run_dir"]
         if snap["version"] == seen_version and run_id == seen_run:
             return out
+        new_run = run_id != seen_run
+        drawn = {} if new_run else dict(drawn or {})
         loss_df, acc_df = _plot_frames(snap["history"], snap["quality"])
         finished = not running and snap["checkpoint"] is not None
-        zip_path = services.zip_for_run(svc, job) if finished else None
-        out.update({
-            version_state: snap["version"], run_state: run_id,
-            acc_plot: gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False),
-            quality_plot: gr.update(visible=False), quality_text: "",
-            run_zip: gr.update(value=zip_path, visible=zip_path is not None),
-            push_box: gr.update(visible=finished and services.push_enabled(svc)),
-        })
-        if snap["quality"]:  # does the loss follow quality? (figures.meaning_figure)
-            picture, caption = meaning_figure(snap["history"], snap["quality"])
-            out[quality_plot], out[quality_text] = gr.update(value=picture, visible=True), caption
+        out.update({version_state: snap["version"], run_state: run_id,
+                    acc_plot: gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False)})
+        if finished != drawn.get("finished"):
+            zip_path = services.zip_for_run(svc, job) if finished else None
+            out.update({run_zip: gr.update(value=zip_path, visible=zip_path is not None),
+                        push_box: gr.update(visible=finished and services.push_enabled(svc))})
+            drawn["finished"] = finished
+            if finished:
+                out[picker] = gr.update(choices=svc.model_choices())
+        if len(snap["quality"]) != drawn.get("quality", -1):  # does the loss follow quality? (figures.meaning_figure)
+            if snap["quality"]:
+                picture, caption = meaning_figure(snap["history"], snap["quality"])
+                out[quality_plot], out[quality_text] = gr.update(value=picture, visible=True), caption
+            else:
+                out[quality_plot], out[quality_text] = gr.update(visible=False), ""
+            drawn["quality"] = len(snap["quality"])
         if len(loss_df):  # an empty frame would fix the axes as categorical for good: send none until data exists
             out[loss_plot] = loss_df
-        if job.sample is not None:
-            out[sample] = gr.update(value=_view(job.sample), label=f"Samples from fixed noise at step {job.sample_step}"
-                                    + (" (one row per class)" if job.cfg.model.conditional else ""))
-        if finished:
-            out[picker] = gr.update(choices=svc.model_choices())
+        if job.sample is not None and job.sample_step != drawn.get("sample"):
+            out[sample] = _view(job.sample)
+            out[sample_caption] = (f"**Samples from fixed noise at step {job.sample_step}**"
+                                   + (" (one row per class)" if job.cfg.model.conditional else ""))
+            drawn["sample"] = job.sample_step
+        out[drawn_state] = drawn
         return out
 
     @friendly
@@ -127,32 +137,38 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
                                   label="Generator", elem_id="g-arch",
                                   info="without batch norm, or as an MLP, the papers say the GAN fails and WGAN "
                                        "still trains (Compare shows what was measured)")
-                dataset = gr.Radio(list(DATASETS), value=form.dataset, label="Dataset")
+                dataset = gr.Radio(list(DATASETS), value=form.dataset, label="Dataset", elem_id="dataset",
+                                   info="stacked-mnist: three digits in the colour channels, 1,000 modes, the "
+                                        "mode-collapse test (gan, wgan or wgan-gp)")
                 iters = gr.Slider(1, cap, value=min(form.iters, cap), step=1, label="Iterations (generator steps)",
                                   elem_id="iters", info=f"this server allows up to {cap}")
-                batch = gr.Slider(1, MAX_BATCH, value=form.batch_size, step=1, label="Batch size", elem_id="batch")
-                with gr.Row():
-                    # text boxes, because a gr.Number cannot be blank (blank = the recipe's value)
-                    lr = gr.Textbox(label="Learning rate", placeholder=f"{default_recipe['lr']:g}",
-                                    info="blank = the recipe's", elem_id="lr")
-                    n_critic = gr.Textbox(label="n_critic", placeholder=f"{default_recipe['n_critic']}",
-                                          info="blank = the recipe's; 1 costs about a third of 5 a step",
-                                          elem_id="n-critic")
-                with gr.Row():
-                    lam = gr.Number(value=form.lambda_gp, label="λ (gradient penalty)",
-                                    visible=default_constraint == "gp")
-                    clip = gr.Number(value=form.clip_value, label="Clip value c",
-                                     visible=default_constraint == "clip")
-                    train_seed = gr.Number(value=form.seed, precision=0, minimum=0, label="Seed")
-                eval_every = gr.Number(value=UI_EVAL_EVERY, precision=0, minimum=0,
-                                       label="Measure quality every N steps",
-                                       info="0 = off; otherwise MNIST-FID of 500 samples and the critic's "
-                                            "held-out estimate (about 1 s each, the clock paused), drawn below",
-                                       elem_id="eval-every")
-                plan = gr.Markdown(elem_id="train-plan")
+                # Start stays above the fold at 1400x1000: the settings most runs leave alone fold away
+                with gr.Accordion("More settings: batch, learning rate, n_critic, λ / c, seed, quality checks",
+                                  open=False, elem_id="train-more"):
+                    batch = gr.Slider(1, MAX_BATCH, value=form.batch_size, step=1, label="Batch size", elem_id="batch")
+                    with gr.Row():
+                        # text boxes, because a gr.Number cannot be blank (blank = the recipe's value)
+                        lr = gr.Textbox(label="Learning rate", placeholder=f"{default_recipe['lr']:g}",
+                                        info="blank = the recipe's", elem_id="lr")
+                        n_critic = gr.Textbox(label="n_critic", placeholder=f"{default_recipe['n_critic']}",
+                                              info="blank = the recipe's; 1 costs about a third of 5 a step",
+                                              elem_id="n-critic")
+                    with gr.Row():
+                        lam = gr.Number(value=form.lambda_gp, label="λ (gradient penalty)",
+                                        visible=default_constraint == "gp")
+                        clip = gr.Number(value=form.clip_value, label="Clip value c",
+                                         visible=default_constraint == "clip")
+                        train_seed = gr.Number(value=form.seed, precision=0, minimum=0, label="Seed")
+                    eval_every = gr.Number(value=UI_EVAL_EVERY, precision=0, minimum=0,
+                                           label="Measure quality every N steps",
+                                           info="0 = off; otherwise MNIST-FID of 500 samples (Stacked MNIST: modes "
+                                                "and KL of 2,600) and the critic's held-out estimate (1-3 s each, the "
+                                                "clock paused), drawn below",
+                                           elem_id="eval-every")
                 with gr.Row():
                     start_btn = gr.Button("▶ Start", variant="primary", elem_id="train-start")
                     stop_btn = gr.Button("■ Stop", variant="stop", interactive=False, elem_id="train-stop")
+                plan = gr.Markdown(elem_id="train-plan")  # under the buttons: its lines would push Start down
             with gr.Column(scale=3, min_width=320):
                 status = gr.Markdown(status_line(None), elem_id="status-line")
                 loss_plot = gr.LinePlot(x="step", y="value", color="series",
@@ -174,7 +190,9 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
                 quality_plot = gr.Image(format="png", show_label=False, interactive=False, container=False,
                                         visible=False, elem_id="quality-plot")
                 quality_text = gr.Markdown(elem_id="quality-rho")
-                sample = gr.Image(label="Samples from fixed noise", type="pil", interactive=False, height=420,
+                # the caption sits above the picture, not on it: an image label is a badge over its first row
+                sample_caption = gr.Markdown("", elem_id="train-sample-caption")
+                sample = gr.Image(type="pil", interactive=False, height=420, show_label=False, container=False,
                                   elem_id="train-sample", elem_classes=["pixelated"])
                 run_zip = gr.DownloadButton("⬇ Download checkpoint (.zip)", visible=False, elem_id="run-zip")
                 with gr.Accordion("Push to Hub", open=False, visible=False) as push_box:
@@ -184,7 +202,8 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
                     push_out = gr.Markdown()
     # outside the tab: the poll runs whichever tab is showing
     timer = gr.Timer(1.0)
-    version_state, run_state = gr.State(-1), gr.State("")  # what this page last drew
+    # what this page last drew: the job's version, its run, and which sample grid / how many evaluations
+    version_state, run_state, drawn_state = gr.State(-1), gr.State(""), gr.State({})
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -197,9 +216,10 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
         estimate, train_inputs, plan, **PRIVATE, concurrency_limit=None, show_progress="hidden")
     start_btn.click(start_training, train_inputs, [status, start_btn, stop_btn], **PRIVATE, concurrency_limit=None)
     stop_btn.click(stop_training, None, [status, start_btn, stop_btn], **PRIVATE, concurrency_limit=None)
-    timer.tick(tick, [version_state, run_state],
-               [version_state, run_state, status, start_btn, stop_btn, loss_plot, acc_plot, quality_plot, quality_text,
-                sample, run_zip, push_box, picker], **PRIVATE, concurrency_limit=None, show_progress="hidden")
+    timer.tick(tick, [version_state, run_state, drawn_state],
+               [version_state, run_state, drawn_state, status, start_btn, stop_btn, loss_plot, acc_plot, quality_plot,
+                quality_text, sample, sample_caption, run_zip, push_box, picker], **PRIVATE, concurrency_limit=None,
+               show_progress="hidden")
     push_btn.click(push_to_hub, repo, push_out, **PRIVATE)
 
 
@@ -209,9 +229,18 @@ def _recipe(variant: str, recipe: str) -> tuple[str, dict]:
     return obj.constraint, obj.recipe_for(obj.constraint, recipe if recipe in RECIPES else "fast")
 
 
+PLOT_POINTS = 300  # points per series the live plots draw: about one per pixel column
+
+
 def _plot_frames(history: list[dict], quality: list[dict] = ()):
-    """Long-format frames (step, value, series) for the loss and accuracy plots."""
+    """Long-format frames (step, value, series) for the loss and accuracy plots; the history
+    evenly thinned to PLOT_POINTS (the newest point always kept): the browser redraws the plot at
+    every tick, and 2,000 points a series cost it more than they show."""
     import pandas as pd
+
+    if len(history) > PLOT_POINTS:
+        stride = -(-len(history) // PLOT_POINTS)
+        history = history[-1::-stride][::-1]
 
     def rows(points, series: dict[str, str]) -> list[tuple]:
         return [(h["step"], h[k], name) for h in points for k, name in series.items() if k in h]
