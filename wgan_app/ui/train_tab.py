@@ -7,6 +7,7 @@ a reloaded or newly opened page shows the same run, and plots are re-sent only w
 from __future__ import annotations
 
 import html
+import time
 
 import gradio as gr
 
@@ -25,6 +26,9 @@ VARIANT_CHOICES = [(cls.title, name) for name, cls in VARIANTS.items()]  # (what
 # The form measures quality by default: an evaluation of 500 samples costs about 1 s (the training
 # clock pauses for it), so every 250 steps (15 s of the fast recipe) it adds a few per cent of wall time.
 UI_EVAL_EVERY = 250
+# The live loss and accuracy plots are re-sent at most this often (the status line every second): with the page
+# open in Chromium on the server's two cores, each redraw of the chart took CPU from the run.
+LOSS_PLOT_S = 5.0
 
 
 def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None:
@@ -59,20 +63,23 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
         dict keep what they show."""
         job = svc.jobs.job
         running = job is not None and job.running
-        out = {status: status_line(job), start_btn: gr.update(interactive=not running),
-               stop_btn: gr.update(interactive=running)}
+        drawn = dict(drawn or {})
+        out = {status: status_line(job)}
+        if running != drawn.get("running"):  # the buttons only when they change: each update re-renders them
+            out.update({start_btn: gr.update(interactive=not running), stop_btn: gr.update(interactive=running)})
+            drawn["running"] = running
         if job is None:
-            return {**out, version_state: 0, run_state: "", drawn_state: {}}
+            return {**out, version_state: 0, run_state: "", drawn_state: {"running": running}}
         snap = job.snapshot()
         run_id = snap["run_dir"]
         if snap["version"] == seen_version and run_id == seen_run:
-            return out
+            return {**out, drawn_state: drawn}
         new_run = run_id != seen_run
-        drawn = {} if new_run else dict(drawn or {})
+        if new_run:
+            drawn = {"running": running}
         loss_df, acc_df = _plot_frames(snap["history"], snap["quality"])
         finished = not running and snap["checkpoint"] is not None
-        out.update({version_state: snap["version"], run_state: run_id,
-                    acc_plot: gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False)})
+        out[run_state] = run_id
         if finished != drawn.get("finished"):
             zip_path = services.zip_for_run(svc, job) if finished else None
             out.update({run_zip: gr.update(value=zip_path, visible=zip_path is not None),
@@ -87,8 +94,14 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
             else:
                 out[quality_plot], out[quality_text] = gr.update(visible=False), ""
             drawn["quality"] = len(snap["quality"])
-        if len(loss_df):  # an empty frame would fix the axes as categorical for good: send none until data exists
-            out[loss_plot] = loss_df
+        # The loss plot at most every LOSS_PLOT_S (and whenever the run ends): each new frame makes the
+        # browser redraw a Vega chart, CPU taken from the run on a 2-core machine (bench_train_page.py)
+        now = time.monotonic()
+        if len(loss_df) and (new_run or not running or now - drawn.get("loss_t", 0.0) >= LOSS_PLOT_S):
+            out[loss_plot] = loss_df  # an empty frame would fix the axes as categorical for good: none until data
+            out[acc_plot] = gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False)
+            drawn["loss_t"] = now
+            out[version_state] = snap["version"]  # held back while the plots wait: the next tick sends them
         if job.sample is not None and job.sample_step != drawn.get("sample"):
             out[sample] = _view(job.sample)
             out[sample_caption] = (f"**Samples from fixed noise at step {job.sample_step}**"
