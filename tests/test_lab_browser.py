@@ -69,3 +69,24 @@ def test_lab_skips_ahead_without_drawing_then_shows_where_the_runs_got(tmp_path,
         after = _wait_for_change(page, 2, None)  # arrived: drawn, where the runs got
         page.screenshot(path=str(tmp_path / "lab-after-skip.png"), full_page=True)
         assert after.shape[1] == 320
+
+
+def test_lab_shows_claim_3_at_the_papers_horizon_beside_their_rows(tmp_path, acgan_ckpt, data_dir):
+    """The shipped 25,000-step runs on the published mixtures (checkpoints/lab/published.*)."""
+    from wgan_app.lab import published
+
+    shipped = published.load()
+    assert shipped is not None, "checkpoints/lab/published.json is shipped (bench/lab_published.py --out checkpoints/lab)"
+    root = tmp_path / "app"
+    shutil.copytree(acgan_ckpt, root / "checkpoints" / "acgan-mnist")
+    with app_page(root / "checkpoints", root / "runs", data_dir, tab="Lab") as page:
+        box = page.locator("#lab-published")
+        box.get_by_text("Claim 3 at the papers' horizon").click()
+        expect(box).to_contain_text("WGAN-GP (GDPP)")  # a published row
+        gp = next(r for r in shipped["runs"] if r["dataset"] == "grid-published" and r["method"] == "wgan-gp")
+        ours = box.locator("table").nth(1).locator("tr", has_text="ours").filter(has_text="WGAN-GP")
+        expect(ours).to_contain_text(f"{gp['modes']:g}")  # ours beside it, in the grid's table
+        picture = box.locator("img").first
+        expect(picture).to_be_visible()
+        picture.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "lab-published.png"), full_page=True)

@@ -27,14 +27,19 @@ def seeded_init(seed: int):
         yield
 
 
-def _mlp(d_in: int, d_out: int, width: int, depth: int, batch_norm: bool = False) -> nn.Sequential:
-    """d_in -> `depth` x (Linear(width) [-> BatchNorm1d] -> ReLU) -> Linear(d_out)."""
+# "tanh" for the published mixture set-up (VEEGAN / GDPP: 2 x 128 tanh units; bench/lab_published.py)
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def _mlp(d_in: int, d_out: int, width: int, depth: int, batch_norm: bool = False,
+         activation: str = "relu") -> nn.Sequential:
+    """d_in -> `depth` x (Linear(width) [-> BatchNorm1d] -> activation) -> Linear(d_out)."""
     layers: list[nn.Module] = []
     for i in range(depth):
         layers.append(nn.Linear(d_in if i == 0 else width, width))
         if batch_norm:
             layers.append(nn.BatchNorm1d(width))
-        layers.append(nn.ReLU())
+        layers.append(ACTIVATIONS[activation]())
     layers.append(nn.Linear(width if depth else d_in, d_out))
     return nn.Sequential(*layers)
 
@@ -44,10 +49,10 @@ class PointGenerator(nn.Module):
 
     n_classes = 0
 
-    def __init__(self, z_dim: int = 2, width: int = 64, depth: int = 2):
+    def __init__(self, z_dim: int = 2, width: int = 64, depth: int = 2, activation: str = "relu"):
         super().__init__()
         self.z_dim = z_dim
-        self.net = _mlp(z_dim, 2, width, depth)
+        self.net = _mlp(z_dim, 2, width, depth, activation=activation)
 
     def forward(self, z: torch.Tensor, y=None) -> torch.Tensor:
         return self.net(z)  # (B, 2)
@@ -58,9 +63,9 @@ class PointCritic(nn.Module):
     every hidden linear layer: the Lab's switch for showing why a gradient-penalty critic must
     not have it (the penalty is per sample, batch norm makes each score depend on the batch)."""
 
-    def __init__(self, width: int = 64, depth: int = 2, batch_norm: bool = False):
+    def __init__(self, width: int = 64, depth: int = 2, batch_norm: bool = False, activation: str = "relu"):
         super().__init__()
-        self.net = _mlp(2, 1, width, depth, batch_norm)
+        self.net = _mlp(2, 1, width, depth, batch_norm, activation)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.net(x).squeeze(1), None  # (B,)
