@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -93,21 +92,11 @@ class RunEvidence:
     def conditional(self) -> bool:
         return self.variant == "acgan"
 
-    @cached_property  # builds TrainConfigs: once per run
+    @property
     def method(self) -> str:
-        """variant, recipe, (unless the DCGAN) the generator and (when not the recipe's) the network
-        widths: the unit that seeds repeat, e.g. 'wgan-gp paper', 'gan fast mlp' or 'gan paper D16'."""
-        return (f"{self.variant} {self.recipe}" + ("" if self.arch == "dcgan" else f" {self.arch}")
-                + "".join(f" {tag}{self.config[k]}" for k, tag in (("g_width", "G"), ("d_width", "D"))
-                          if k in self.config and self.config[k] != self._recipe_default(k)))
-
-    def _recipe_default(self, key: str):
-        from ..config import TrainConfig
-
-        try:
-            return getattr(TrainConfig(variant=self.variant, recipe=self.recipe), key)
-        except Exception:  # a config this version cannot build: show no width tag
-            return self.config.get(key)
+        """variant, recipe and (unless the DCGAN) the generator: the unit that seeds repeat, e.g.
+        'wgan-gp paper' or 'gan fast mlp'."""
+        return f"{self.variant} {self.recipe}" + ("" if self.arch == "dcgan" else f" {self.arch}")
 
     @property
     def budget(self) -> str:
