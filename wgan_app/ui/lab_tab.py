@@ -179,7 +179,7 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
             reset_btn = gr.Button("Reset", scale=1)
             skip_steps = gr.Number(value=2000, precision=0, minimum=1, maximum=lab.MAX_SKIP, show_label=False,
                                    scale=1, min_width=90, elem_id="lab-skip-steps")
-            skip_btn = gr.Button("⏩ skip ahead (no drawing)", scale=2, elem_id="lab-skip")
+            skip_btn = gr.Button("Skip ahead N steps (no drawing)", scale=2, elem_id="lab-skip")
         status = gr.Markdown("", elem_id="lab-status")
         images, forms = [], []
         with gr.Row(equal_height=False):
