@@ -91,7 +91,7 @@ def test_the_metric_counts_modes_and_kl_of_hand_made_stacks(data_dir):
     assert got["kl"] == pytest.approx(0.75 * math.log(750) + 0.25 * math.log(250), abs=1e-3)
 
 
-def test_real_stacked_images_are_the_metrics_floor(real_mnist_available, tmp_path):
+def test_real_stacked_images_are_the_metrics_floor():
     """The shipped floor: real stacked images cover (nearly) all 1,000 modes, evenly."""
     from wgan_app.evidence.stacked import read_real_floor
 
