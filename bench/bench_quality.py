@@ -1,6 +1,6 @@
 """Time-to-quality: training wall time until a fresh run first reaches a quality target.
 
-    python bench/bench_quality.py --data-dir ../shared/data                # both targets
+    python bench/bench_quality.py --data-dir DIR                           # both targets
     python bench/bench_quality.py --variant acgan --max-minutes 30 --eval-every 100
 
 Targets (issue 4): `acgan` until class accuracy >= 95 %; `wgan-gp` until MNIST-FID <= 3x the
@@ -17,6 +17,12 @@ runs `python app.py --train --variant V --recipe R --max-minutes 5` (the real CL
 included) for R = fast, then paper, back to back on the same machine, evaluates each final
 checkpoint with `--eval` and prints a table: steps, steps/s, class accuracy, MNIST-FID and its
 floor, and the ratio fast/paper. Run it on a quiet machine: nothing else on the cores.
+
+    python bench/bench_quality.py --levers earlier,base,base+s1 --minutes 5 --eval-num 10000
+
+trains acgan with each named lever's flags on top of `--recipe fast` (LEVERS below; `a+b`
+combines them) through the real CLI in the same way, and tabulates them: the sweep that chose
+the five-minute default (docs/method.md#the-five-minute-default).
 
     python bench/bench_quality.py --from-run runs/acgan-mnist
 
@@ -133,54 +139,91 @@ def from_run(run_dir: str) -> dict:
     return {"variant": variant, "target": name, "run": run_dir, "reached": False, "evaluations": n_evals}
 
 
-def compare_recipes(variant: str, minutes: float, args: argparse.Namespace) -> list[dict]:
-    """Both recipes for the same wall time, one after the other, through the real CLI."""
+# Levers for the five-minute default (docs/method.md#the-five-minute-default): each is a set of CLI
+# flags on top of `--variant acgan --recipe fast`; `--levers NAME,NAME` trains each for the same
+# minutes through the real CLI and tabulates them against the first. `a+b` combines levers, later
+# flags winning, so `earlier+lr1e-3` is the earlier recipe with one lever changed.
+LEVERS = {
+    "base": [],  # today's fast recipe
+    # the fast recipe before this sweep (lr 5e-4, Adam (0.5, 0.9), batch 64, a two-layer critic of 32)
+    "earlier": ["--lr", "5e-4", "--beta1", "0.5", "--batch-size", "64", "--d-layers", "2", "--d-width", "32"],
+    "lr1e-3": ["--lr", "1e-3"],
+    "lr2e-3": ["--lr", "2e-3"],
+    "decay": ["--lr-decay-from", "0.5"],
+    "g64": ["--g-width", "64"],
+    "refine16": ["--g-refine", "16"],
+    "d48": ["--d-width", "48"],
+    "d3": ["--d-layers", "3"],
+    "cw2": ["--class-weight-g", "2"],
+    "beta0": ["--beta1", "0"],
+    "b16": ["--batch-size", "16"],
+    "b32": ["--batch-size", "32"],
+    "ema998": ["--ema", "0.998"],
+    "ema9995": ["--ema", "0.9995"],
+    "s1": ["--seed", "1"],
+    "s2": ["--seed", "2"],
+    "paper": ["--recipe", "paper"],
+}
+
+
+def _cli_run(variant: str, name: str, flags: list[str], minutes: float, args: argparse.Namespace,
+             work: Path) -> dict:
+    """Train `app.py --train --variant V FLAGS --max-minutes M` in a fresh run directory, evaluate
+    its final checkpoint with `app.py --eval`, and return one table row."""
+    import os
     import subprocess
 
-    rows = []
-    work = Path(tempfile.mkdtemp(prefix=f"bench-recipes-{variant}-"))
+    run = work / name
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, str(ROOT / "app.py"), "--train", "--variant", variant, *flags,
+                        "--max-minutes", str(minutes), "--data-dir", args.data_dir, "--run-dir", str(run)],
+                       capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise UserError(f"training {variant}/{name} failed: {r.stderr.strip().splitlines()[-1:]}")
+    e = subprocess.run([sys.executable, str(ROOT / "app.py"), "--eval", "--checkpoint", str(run), "--num",
+                        str(args.eval_num), "--seed", str(args.seed)], capture_output=True, text=True, env=env)
+    if e.returncode != 0:
+        raise UserError(f"evaluating {variant}/{name} failed: {e.stderr.strip()}")
+    m = json.loads(e.stdout)
+    _, meta = read_checkpoint_config(Path(m["checkpoint"]))
+    row = {"variant": variant, "recipe": name, "flags": " ".join(flags), "minutes": minutes, "steps": m["step"],
+           "steps_per_s": round(m["step"] / meta["train_seconds"], 2), "command_seconds": round(wall, 1),
+           "class_accuracy": m.get("class_accuracy"), "fid": m["fid"], "fid_floor": m["fid_floor"],
+           "num": m["num"], "cpu": meta["hardware"]["name"], "threads": meta["hardware"]["threads"]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def cli_runs(variant: str, minutes: float, candidates: dict[str, list[str]], args: argparse.Namespace) -> list[dict]:
+    """Each candidate's flags for the same training time through the real CLI, `--jobs` at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    work = Path(tempfile.mkdtemp(prefix=f"bench-quality-{variant}-"))
     try:
-        for recipe in ("fast", "paper"):
-            run = work / recipe
-            t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, str(ROOT / "app.py"), "--train", "--variant", variant, "--recipe",
-                                recipe, "--max-minutes", str(minutes), "--data-dir", args.data_dir, "--run-dir",
-                                str(run)], capture_output=True, text=True)
-            wall = time.perf_counter() - t0
-            if r.returncode != 0:
-                raise UserError(f"training {variant}/{recipe} failed: {r.stderr.strip().splitlines()[-1:]}")
-            e = subprocess.run([sys.executable, str(ROOT / "app.py"), "--eval", "--checkpoint", str(run), "--num",
-                                str(args.eval_num), "--seed", str(args.seed)], capture_output=True, text=True)
-            if e.returncode != 0:
-                raise UserError(f"evaluating {variant}/{recipe} failed: {e.stderr.strip()}")
-            m = json.loads(e.stdout)
-            _, meta = read_checkpoint_config(Path(m["checkpoint"]))
-            row = {"variant": variant, "recipe": recipe, "minutes": minutes, "steps": m["step"],
-                   "steps_per_s": round(m["step"] / meta["train_seconds"], 2), "command_seconds": round(wall, 1),
-                   "class_accuracy": m.get("class_accuracy"), "fid": m["fid"], "fid_floor": m["fid_floor"],
-                   "num": m["num"], "cpu": meta["hardware"]["name"], "threads": meta["hardware"]["threads"]}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads only wait on subprocesses
+            futures = [pool.submit(_cli_run, variant, name, flags, minutes, args, work)
+                       for name, flags in candidates.items()]
+            return [f.result() for f in futures]
     finally:
         if not args.keep_runs:
             shutil.rmtree(work, ignore_errors=True)
-    return rows
 
 
 def recipes_table(rows: list[dict]) -> str:
-    """A Markdown table of compare_recipes rows, with fast/paper ratios per variant."""
-    out = ["| variant | recipe | minutes | steps | steps/s | class accuracy | MNIST-FID (floor) |",
-           "|---|---|---|---|---|---|---|"]
+    """A Markdown table of cli_runs rows, with each row's ratios to the variant's first row."""
+    out = ["| variant | run | flags | minutes | steps | steps/s | class accuracy | MNIST-FID (floor) |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         acc = f"{100 * r['class_accuracy']:.1f} %" if r["class_accuracy"] is not None else "—"
-        out.append(f"| {r['variant']} | {r['recipe']} | {r['minutes']:g} | {r['steps']} | {r['steps_per_s']} | "
-                   f"{acc} | {r['fid']:.1f} ({r['fid_floor']:.2f}) |")
+        out.append(f"| {r['variant']} | {r['recipe']} | `{r['flags']}` | {r['minutes']:g} | {r['steps']} | "
+                   f"{r['steps_per_s']} | {acc} | {r['fid']:.1f} ({r['fid_floor']:.2f}) |")
     for v in dict.fromkeys(r["variant"] for r in rows):
-        f, p = (next(r for r in rows if r["variant"] == v and r["recipe"] == x) for x in ("fast", "paper"))
-        out.append(f"\n{v}: fast/paper steps {f['steps'] / max(p['steps'], 1):.1f}x, "
-                   f"FID {f['fid'] / p['fid']:.2f}x" + (f", class accuracy {f['class_accuracy'] / max(p['class_accuracy'], 1e-9):.2f}x"
-                                                      if f["class_accuracy"] is not None else "")
-                   + f" ({f['cpu']}, {f['threads']} threads)")
+        first, *others = [r for r in rows if r["variant"] == v]
+        for o in others:
+            out.append(f"\n{v}: {o['recipe']}/{first['recipe']} steps {o['steps'] / max(first['steps'], 1):.2f}x, "
+                       f"FID {o['fid'] / first['fid']:.2f}x ({o['cpu']}, {o['threads']} threads)")
     return "\n".join(out)
 
 
@@ -199,11 +242,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-run", metavar="RUN_DIR", help="report a finished run's own evaluations instead")
     p.add_argument("--compare-recipes", type=float, metavar="MINUTES",
                    help="train the fast and the paper recipe for MINUTES each through the CLI and tabulate them")
+    p.add_argument("--levers", metavar="NAME,NAME",
+                   help="with --minutes: train acgan fast plus each lever's flags through the CLI; a+b combines "
+                        f"levers ({', '.join(LEVERS)})")
+    p.add_argument("--minutes", type=float, default=5.0, help="training minutes per --levers run")
+    p.add_argument("--jobs", type=int, default=1, help="CLI runs at once (--jobs 2 --threads 1 on 2 cores)")
     args = p.parse_args(argv)
+    if args.jobs < 1 or args.threads < 1:
+        p.error("--jobs and --threads must be >= 1")
+    if args.levers:
+        runs = args.levers.split(",")
+        unknown = sorted({n for r in runs for n in r.split("+") if n not in LEVERS})
+        if unknown:
+            p.error(f"--levers: unknown {', '.join(unknown)}; choose from {', '.join(LEVERS)} (a+b combines them)")
+        candidates = {r: ["--recipe", "fast", *(f for n in r.split("+") for f in LEVERS[n])] for r in runs}
+        try:
+            rows = cli_runs("acgan", args.minutes, candidates, args)
+        except UserError as e:
+            print(f"bench_quality.py: error: {e}", file=sys.stderr)
+            return 2
+        print(recipes_table(rows))
+        return 0
     if args.compare_recipes:
         variants = list(TARGETS) if args.variant == "both" else [args.variant]
+        recipes = {"fast": ["--recipe", "fast"], "paper": ["--recipe", "paper"]}
         try:
-            rows = [r for v in variants for r in compare_recipes(v, args.compare_recipes, args)]
+            rows = [r for v in variants for r in cli_runs(v, args.compare_recipes, recipes, args)]
         except UserError as e:
             print(f"bench_quality.py: error: {e}", file=sys.stderr)
             return 2

@@ -1,6 +1,6 @@
 """Training and sampling throughput of each variant on this machine.
 
-    python bench/bench_train.py [--data-dir DIR] [--steps 40] [--batch-size 64] [--recipes fast,paper]
+    python bench/bench_train.py [--data-dir DIR] [--steps 40] [--batch-size N] [--recipes fast,paper]
         [--write checkpoints/speed.json]
 
 For each variant and recipe: generator steps/s and critic steps/s in steady state (the WGAN
@@ -59,7 +59,7 @@ def main() -> None:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--write", metavar="JSON", help="merge the rows into this speed file (checkpoints/speed.json)")
     p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="default: each recipe's (acgan fast 32, else 64)")
     p.add_argument("--variants", default="acgan,wgan-gp,wgan,gan")
     p.add_argument("--recipes", default="fast,paper")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
@@ -71,7 +71,7 @@ def main() -> None:
             for r in args.recipes.split(","):
                 rows.append(bench_variant(v, r, args, Path(tmp)))
                 print(json.dumps(rows[-1]), flush=True)
-    if args.write and all(row["batch_size"] == 64 for row in rows):  # the estimate assumes the default batch
+    if args.write and args.batch_size is None:  # the estimate reads rows at each recipe's own batch
         path = Path(args.write)
         doc = json.loads(path.read_text()) if path.is_file() else {"rows": []}
         fresh = {(row["variant"], row["recipe"]) for row in rows}

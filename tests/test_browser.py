@@ -133,6 +133,12 @@ def test_train_plot_and_stop(page, tmp_path):
     assert box is not None and box["y"] + box["height"] <= 1000, box
     page.screenshot(path=str(tmp_path / "train-form-1400x1000.png"))
     page.get_by_text("More settings").click()
+    batch = page.locator("#batch input[type=number]")
+    expect(batch).to_have_value("32")  # the default recipe's batch (acgan fast)
+    page.get_by_text("paper: as published").click()
+    expect(batch).to_have_value("64")  # picking a recipe brings its batch: a slider cannot be left blank
+    page.get_by_text("fast: best quality per CPU-minute").click()
+    expect(batch).to_have_value("32")
     for elem, value in (("#iters", "1000"), ("#batch", "8")):
         box = page.locator(f"{elem} input[type=number]")
         box.fill(value)

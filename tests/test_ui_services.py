@@ -199,11 +199,14 @@ def test_importing_and_building_load_nothing(tmp_path, acgan_ckpt):
 
 
 def test_the_form_says_how_long_a_run_will_take_before_start(svc):
-    text = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "fast")
+    text = services.estimate(svc, "acgan", "mnist", 600, 32, "", "", 10.0, 0.01, 0, 0, "fast")
     assert text.startswith(f"600 steps of acgan with the dcgan generator (fast recipe: lr {TrainConfig().lr:g}, "
-                           "n_critic 1, batch 64): about **")
+                           "n_critic 1, batch 32): about **")
     assert "steps/s (assumed: bench/bench_train.py on 2 threads" in text  # says what it assumes, and where from
-    assert "`fast` changes from the paper's recipe: class_weight_g 1.0 -> 4.0, lr 0.0001 -> 0.0005" in text
+    assert ("`fast` changes from the paper's recipe: batch_size 64 -> 32, class_weight_g 1.0 -> 4.0, "
+            "lr 0.0001 -> 0.002, beta1 0.5 -> 0.0") in text
+    doubled = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "fast")
+    assert "a rough guess" in doubled  # a batch the speed file has no row for
     paper = services.estimate(svc, "acgan", "mnist", 600, 64, "", "", 10.0, 0.01, 0, 0, "paper")
     assert "paper recipe: lr 0.0001, n_critic 5" in paper
     rate = lambda t: float(t.split(" at ")[1].split(" steps/s")[0])  # noqa: E731

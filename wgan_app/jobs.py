@@ -224,7 +224,8 @@ class JobManager:
         base = row["generator_steps_per_s"]
         if _kind(cfg) != _kind(TrainConfig(variant=cfg.variant, recipe=cfg.recipe, eval_every=cfg.eval_every)):
             # Cost grows about linearly with the batch above 32; below, fixed overheads dominate.
-            return base * 64 / max(cfg.batch_size, 32), "a rough guess: these settings were not benchmarked"
+            scale = max(row.get("batch_size", 64), 32) / max(cfg.batch_size, 32)
+            return base * scale, "a rough guess: these settings were not benchmarked"
         return base, (f"assumed: bench/bench_train.py on {row.get('threads', '?')} threads of an "
                       f"{row.get('cpu', 'unnamed CPU')}; the real rate replaces it once a run starts")
 

@@ -144,7 +144,8 @@ class WGANGP(Wasserstein):
         "paper": _paper,
         # One critic step per generator step at 5x the lr: the critic is further from optimal, so
         # -L_D is a looser bound on W1, but a CPU-minute buys over ten times the generator steps.
-        # lr 5e-4 reached 95 % class accuracy (acgan) in 3,000 steps where 2e-4 had 78 %.
+        # lr 5e-4 reached 95 % class accuracy (acgan) in 3,000 steps where 2e-4 had 78 %; acgan's
+        # five-minute default goes further (ACGAN.fast_gp).
         "fast": {**_paper, "lr": 5e-4, "n_critic": 1, **FAST_NETS},
     }
 
@@ -225,12 +226,16 @@ class ACGAN(Objective):
     _INNER = {"gp": WGANGP, "clip": WGANClip}
     constraint = "gp"  # the default; --constraint clip swaps the inner objective
     # On top of the inner objective's recipe. fast: the generator's class term weighs 4x, so the
-    # class shows within the few thousand steps a CPU gives in minutes (with the inner fast
-    # recipe's lr 5e-4: 95 % class accuracy at 3,000 steps, 98 % at 4,000; docs/method.md).
+    # class shows within the few thousand steps a CPU gives in minutes.
     # No lr decay by default: its schedule depends on --iters, and a run resumed to a new --iters
-    # must end exactly as a straight run would (--lr-decay-from 0.5 with --lr 1e-3 read 97 % at
-    # 2,000 steps in one run; use it when the length is fixed in advance).
+    # must end exactly as a straight run would (and at lr 1e-3 it did not help; docs/method.md).
     class_recipes = {"paper": {}, "fast": dict(class_weight_g=4.0)}
+    # fast with the gradient penalty: the five-minute default, chosen lever by lever with
+    # bench_quality.py --levers (docs/method.md#the-five-minute-default). Batches of 32 buy 1.8x the
+    # steps a minute; lr 2e-3 learns more per step and, with Adam's beta1 = 0, stays stable there;
+    # a stronger critic (the third convolution, to 4x4 at 4x its width, and width 48) costs half
+    # the steps and is what brings the strokes close. MNIST-FID 134 -> about 32 at 10,000 samples.
+    fast_gp = dict(lr=2e-3, beta1=0.0, batch_size=32, d_layers=3, d_width=48)
 
     inner: Objective
     class_weight_d: float = 1.0
@@ -242,7 +247,8 @@ class ACGAN(Objective):
 
     @classmethod
     def recipe_for(cls, constraint: str, recipe: str = "paper") -> dict:
-        return {**cls._INNER[constraint].recipe_for(constraint, recipe), **cls.class_recipes[recipe]}
+        extra = cls.fast_gp if (recipe, constraint) == ("fast", "gp") else {}
+        return {**cls._INNER[constraint].recipe_for(constraint, recipe), **cls.class_recipes[recipe], **extra}
 
     @classmethod
     def build(cls, cfg) -> "ACGAN":

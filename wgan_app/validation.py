@@ -21,8 +21,8 @@ MIN_EVAL_NUM, MAX_EVAL_NUM = 10, 100_000  # --num for --eval, --eval-num
 MAX_WALK_FRAMES = 60
 MAX_GRID_COLUMNS = 10
 DEFAULT_MAX_ITERS = 5000  # what a UI/API visitor may ask for, unless the server says otherwise
-# On a Hugging Face Space (SPACE_ID set): the fast acgan recipe reads 95 % as its class at 3,000
-# steps and 98 % at 4,000 (docs/method.md), so a capped run ends with the five-minute quality.
+# On a Hugging Face Space (SPACE_ID set): the fast acgan recipe trains about 3,000 steps in five
+# minutes on 2 cores (docs/method.md#the-five-minute-default), so a capped run ends at least there.
 SPACE_MAX_ITERS = 4000
 MAX_UI_BATCH = 512  # a bigger batch only makes the server's one CPU job slower for everyone
 

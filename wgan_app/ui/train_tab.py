@@ -119,6 +119,11 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
         return (gr.update(placeholder=f"{recipe['lr']:g}"), gr.update(placeholder=f"{recipe['n_critic']}"),
                 gr.update(visible=constraint == "gp"), gr.update(visible=constraint == "clip"))
 
+    def recipe_batch(variant, recipe_name):
+        """A slider cannot be blank, so a person's pick of variant or recipe sets the recipe's batch
+        (acgan fast: 32, the others 64); a page mirroring a running job keeps that job's batch."""
+        return _recipe(variant, recipe_name)[1]["batch_size"]
+
     def estimate(*values):
         """Before Start: what the form will run and how long it should take (or why it cannot)."""
         try:
@@ -223,6 +228,7 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
     train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed, eval_every, recipe, g_arch]
     for field in (variant, recipe):
         field.change(variant_changed, [variant, recipe], [lr, n_critic, lam, clip], **PRIVATE)
+        field.input(recipe_batch, [variant, recipe], [batch], **PRIVATE)
     for field in train_inputs:
         field.change(estimate, train_inputs, plan, **PRIVATE, concurrency_limit=None, show_progress="hidden")
     demo.load(mirror_running_job, None, train_inputs, **PRIVATE).then(
