@@ -499,7 +499,8 @@ class Trainer:
         return seconds
 
     def _eval_due(self, loop: "_Loop", seconds: float) -> bool:
-        """Every --eval-every steps, and on the first step to end after each --eval-minutes mark."""
+        """Every --eval-every steps, and after the first step to start past each --eval-minutes mark
+        (`seconds`: the ranks' agreed time before the step, so they all evaluate at the same step)."""
         s = self.state
         due = bool(self.cfg.eval_every) and s.step % self.cfg.eval_every == 0
         if s.elapsed + seconds >= loop.next_eval:
