@@ -180,6 +180,10 @@ def test_train_plot_and_stop(page, tmp_path):
     expect(page.locator("#run-zip")).to_be_visible(timeout=10_000)  # the stopped run can be downloaded
     expect(page.locator("#train-start")).to_be_enabled()
     page.screenshot(path=str(tmp_path / "stopped.png"), full_page=True)
+    # a person's next pick of recipe brings that recipe's settings, not the mirrored run's
+    page.get_by_text("paper: as published").click()
+    expect(page.locator("#lr textarea, #lr input").first).to_have_value("")
+    expect(page.locator("#batch input[type=number]")).to_have_value("64")
 
     page.get_by_role("tab", name="Generate").click()  # and it is offered as a model
     page.locator("#model-picker input").click()

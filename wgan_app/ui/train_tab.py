@@ -120,9 +120,10 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
                 gr.update(visible=constraint == "gp"), gr.update(visible=constraint == "clip"))
 
     def recipe_batch(variant, recipe_name):
-        """A slider cannot be blank, so a person's pick of variant or recipe sets the recipe's batch
-        (acgan fast: 32, the others 64); a page mirroring a running job keeps that job's batch."""
-        return _recipe(variant, recipe_name)[1]["batch_size"]
+        """A person's pick of variant or recipe brings that recipe's settings: lr and n_critic back
+        to blank (the recipe's), and, as a slider cannot be blank, its batch (acgan fast: 32, the
+        others 64). A page mirroring a running job keeps that job's values until then."""
+        return "", "", _recipe(variant, recipe_name)[1]["batch_size"]
 
     def estimate(*values):
         """Before Start: what the form will run and how long it should take (or why it cannot)."""
@@ -228,7 +229,7 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
     train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed, eval_every, recipe, g_arch]
     for field in (variant, recipe):
         field.change(variant_changed, [variant, recipe], [lr, n_critic, lam, clip], **PRIVATE)
-        field.input(recipe_batch, [variant, recipe], [batch], **PRIVATE)
+        field.input(recipe_batch, [variant, recipe], [lr, n_critic, batch], **PRIVATE)
     for field in train_inputs:
         field.change(estimate, train_inputs, plan, **PRIVATE, concurrency_limit=None, show_progress="hidden")
     demo.load(mirror_running_job, None, train_inputs, **PRIVATE).then(
