@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python bench/bench_lab.py [--seconds 10] [--dataset 8gaussians] [--parallel] [--browser]
     OMP_NUM_THREADS=1 python bench/bench_lab.py --skip 2000 [--seeds 0 1 2 3 4] [--parallel]   # fast-forward
+    python bench/bench_lab.py --first-minute 60 [--seeds 0 1 2 3 4] [--out DIR]   # what Run shows at 60 s
 
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
@@ -13,6 +14,9 @@ not comparable with a quiet machine's: compare versions in one session (A/B) and
 3) With --browser: the app itself in headless Chromium (Playwright, the system's chromium): press
 Run in the Lab and count, for --seconds after a 3 s warm-up, how often each panel's <img> gets a
 new picture (the issue's "updates in the browser"), and each run's steps per wall second.
+4) With --first-minute S: per seed, a fresh page of the app in headless Chromium; set the seed,
+press Run, and S seconds later read what each panel shows (step, modes, share near a mode, exact
+W1, rho) and save a screenshot of the panels to --out. The Lab's claims as a visitor sees them.
 """
 
 from __future__ import annotations
@@ -41,7 +45,12 @@ def main() -> None:
     ap.add_argument("--browser", action="store_true", help="also phase 3: the Lab in headless Chromium")
     ap.add_argument("--skip", type=int, metavar="N", help="only time the fast-forward button: N steps of the three "
                     "presets from a fresh start, no drawing, and what the panels then show (modes, W1)")
+    ap.add_argument("--first-minute", type=float, metavar="S",
+                    help="only: what the panels show S seconds after Run, per --seeds, in headless Chromium")
+    ap.add_argument("--out", type=Path, help="--first-minute: folder for a screenshot per seed")
     args = ap.parse_args()
+    if args.first_minute:
+        return first_minute(args)
     if args.skip:
         return fast_forward(args)
     if args.browser:
@@ -60,15 +69,15 @@ def main() -> None:
             ws._rate[i] = steps[i] / spent[i]
 
     # phase 2: what the Lab does while Run is on. The workspace's thread trains; a refresh every
-    # TICK_S (the page's timer) takes the workspace to measure and draw, then encodes outside it.
+    # TICK_S (the page's timer) takes the workspace to measure, then draws and encodes outside it.
     live0, ticks, render_s = [r.step for r in ws.runs], 0, 0.0
     ws.keep_training(args.seconds + 5)
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < args.seconds:
         t = time.perf_counter()
-        with ws.held():
-            panels = ws.panels()
-        for p in panels:
+        with ws.held():  # as the Lab's tick: measure under the lock, draw after it
+            data = ws.snapshot()
+        for p in ws.draw(data):
             png_bytes(p)  # what the Lab's tick hands Gradio (a file in its cache)
         render_s += time.perf_counter() - t
         ticks += 1
@@ -120,34 +129,113 @@ COUNT_JS = """() => { window.__seen = [null, null, null]; window.__n = [0, 0, 0]
     if (src && src !== window.__seen[i]) { window.__seen[i] = src; window.__n[i]++; } } }, 5); }"""
 
 
-def in_browser(seconds: float, parallel: bool) -> tuple[list[float], list[float]]:
-    """The Lab in the real app and a headless Chromium: (panel updates/s, steps/s) per run."""
-    import shutil
+def _lab_app(patched_train):
+    """The real app on a free port with Workspace.train replaced by `patched_train`: (demo, url, restore)."""
     import socket
     import tempfile
-
-    from playwright.sync_api import sync_playwright
 
     from wgan_app.lab import workspace
     from wgan_app.ui import Settings, build_demo, launch_options
 
-    done = [0] * workspace.N_RUNS
     train = workspace.Workspace.train
-
-    def counting(self, *a, **kw):  # every run's steps, as the Lab's ticks take them
-        self.parallel = parallel
-        steps = train(self, *a, **kw)
-        for i, k in enumerate(steps):
-            done[i] += k
-        return steps
-
-    workspace.Workspace.train = counting
+    workspace.Workspace.train = patched_train(train)
     root = Path(tempfile.mkdtemp(prefix="bench-lab-"))
     demo = build_demo(Settings(runs_dir=root / "runs", data_dir=root / "data"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_port=port, **launch_options())
+
+    def restore():
+        import shutil
+
+        demo.close()
+        workspace.Workspace.train = train
+        shutil.rmtree(root, ignore_errors=True)
+    return url, restore
+
+
+def first_minute(args) -> None:
+    """Per seed: a fresh page, the seed set, Run, and args.first_minute seconds later what the
+    three panels show, read from the page's own workspace (the one its ticks train)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    seen: list = []
+
+    def patched(train):
+        def recording(self, *a, **kw):  # the workspace the page's thread trains
+            if not seen or seen[-1] is not self:
+                seen.append(self)
+            return train(self, *a, **kw)
+        return recording
+
+    url, restore = _lab_app(patched)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"),
+                                        args=["--no-sandbox", "--disable-gpu"])
+            for seed in args.seeds:
+                page = browser.new_page(viewport={"width": 1400, "height": 1300})
+                page.goto(url)
+                page.get_by_role("tab", name="Lab").click()
+                box = page.locator("#lab-seed input")
+                box.fill(str(seed))
+                box.press("Enter")  # the runs restart on the new seed at their next step
+                time.sleep(1.0)
+                page.locator("#lab-run").click()
+                t0 = time.perf_counter()
+                time.sleep(args.first_minute)
+                ws = seen[-1]
+                with ws.held():  # what the panels show now (measured now, not 10 steps ago)
+                    shown = [(r.settings.objective, r.settings.seed, r.step, r.measure(fresh=True), r.tracking())
+                             for r in ws.runs]
+                wall = time.perf_counter() - t0
+                if args.out:
+                    page.locator("#lab-panel-0").scroll_into_view_if_needed()
+                    page.screenshot(path=str(args.out / f"lab-first-minute-seed{seed}.png"))
+                page.locator("#lab-pause").click()
+                page.close()
+                assert all(s == seed for _, s, *_ in shown), f"the page's runs are not on seed {seed}"
+                rows.append((seed, wall, shown))
+            browser.close()
+    finally:
+        restore()
+    print(f"What the Lab shows {args.first_minute:g} s after Run, headless Chromium on the same machine "
+          f"({os.cpu_count()} cores), 8 Gaussians, the presets; torch {torch.__version__}")
+    names = [o for o, *_ in rows[0][2]]
+    print("| seed | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for seed, wall, shown in rows:
+        cells = [f"step {k:,}: {m.modes}/{m.of} modes, {m.high_quality:.0%} near one, W1 {m.w1:.2f}"
+                 + ("" if rho is None else f", rho {rho:+.2f}") for _, _, k, m, rho in shown]
+        print(f"| {seed} | " + " | ".join(cells) + " |")
+
+
+def in_browser(seconds: float, parallel: bool) -> tuple[list[float], list[float]]:
+    """The Lab in the real app and a headless Chromium: (panel updates/s, steps/s) per run."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from wgan_app.lab import workspace
+
+    done = [0] * workspace.N_RUNS
+
+    def patched(train):
+        def counting(self, *a, **kw):  # every run's steps, as the Lab's ticks take them
+            self.parallel = parallel
+            steps = train(self, *a, **kw)
+            for i, k in enumerate(steps):
+                done[i] += k
+            return steps
+        return counting
+
+    url, restore = _lab_app(patched)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"),
@@ -164,9 +252,7 @@ def in_browser(seconds: float, parallel: bool) -> tuple[list[float], list[float]
             page.locator("#lab-pause").click()
             browser.close()
     finally:
-        demo.close()
-        workspace.Workspace.train = train
-        shutil.rmtree(root, ignore_errors=True)
+        restore()
     return [(b - a) / (t1 - t0) for a, b in zip(n0, n1)], [(b - a) / (t1 - t0) for a, b in zip(s0, s1)]
 
 

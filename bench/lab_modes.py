@@ -28,7 +28,7 @@ from wgan_app.lab.session import PRESETS, LabRun
 N_BIG = 2500  # PacGAN's sample size for mode counting
 
 
-def _parse(pairs: list[str]) -> dict:
+def parse_settings(pairs: list[str]) -> dict:
     """["lr=1e-3", "z_dim=8", "batch_norm=true"] -> {"lr": 0.001, "z_dim": 8, "batch_norm": True}"""
     out = {}
     for p in pairs:
@@ -65,14 +65,14 @@ def main(argv=None) -> int:
     for m in PRESETS:
         ap.add_argument(f"--set-{m}", nargs="*", default=[], help=f"key=value for the {m} run only")
     args = ap.parse_args(argv)
-    common = _parse(args.set)
+    common = parse_settings(args.set)
     at = sorted(args.at)
 
     # results[method][seed][step] = (modes256, hq256, modes2500, hq2500)
     results: dict[str, dict[int, dict[int, tuple]]] = {}
     t0 = time.perf_counter()
     for m in args.methods:
-        own = _parse(getattr(args, f"set_{m.replace('-', '_')}"))
+        own = parse_settings(getattr(args, f"set_{m.replace('-', '_')}"))
         results[m] = {}
         for seed in args.seeds:
             run = LabRun(PRESETS[m].replace(dataset=args.dataset, seed=seed, **common, **own))
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
           f"width {first.width}, batch {first.batch_size}" + (f"; --set {' '.join(args.set)}" if args.set else ""))
     for m in args.methods:
         own = getattr(args, f"set_{m.replace('-', '_')}")
-        s = PRESETS[m].replace(**common, **_parse(own))
+        s = PRESETS[m].replace(**common, **parse_settings(own))
         print(f"  {m}: {s.optimizer} lr {s.lr:g}, n_critic {s.n_critic}"
               + {"wgan": f", c {s.clip_value:g}", "wgan-gp": f", lambda {s.lambda_gp:g}", "gan": ""}[m])
     print("cells: modes covered (Lab panel, 256 points) / high-quality share; [modes on 2,500 points]")

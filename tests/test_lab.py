@@ -209,6 +209,21 @@ def test_workspace_trains_three_runs_and_keeps_gif_frames(tmp_path):
     assert len(table) == 2 and table.get("a", create=False) is None and first is not None
 
 
+def test_a_snapshot_draws_what_it_measured_while_the_runs_train_on():
+    """A refresh measures under the lock and draws after it: training in between must not change
+    the curves it draws (they are copies), and the picture is the same as drawing at once."""
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    ws.train(budget_s=0.05)
+    with ws.held():
+        data = ws.snapshot()
+    at_once = [p.copy() for p in ws.draw(data, keep_frame=False)]
+    lengths = [len(d.steps) for d in data]
+    ws.train(budget_s=0.05)  # the training thread's next slice, before this refresh draws
+    assert [len(d.steps) for d in data] == lengths and all(len(d.steps) == len(d.loss_d) for d in data)
+    assert all(np.array_equal(a, b) for a, b in zip(at_once, ws.draw(data, keep_frame=False)))
+    assert any(len(r.history["step"]) > n for r, n in zip(ws.runs, lengths))
+
+
 def test_the_training_thread_trains_while_refreshed_yields_the_lock_and_stops_when_left():
     import time
 

@@ -361,7 +361,8 @@ class LabRun:
 
 
 def panel_data(run: LabRun, title: str, fresh: bool = False) -> "PanelData":
-    """What the panel of `run` shows now (measured every MEASURE_EVERY steps, or now with `fresh`)."""
+    """What the panel of `run` shows now (measured every MEASURE_EVERY steps, or now with `fresh`):
+    arrays and lists of its own, so it can be drawn without the run's lock."""
     from .render import PanelData
 
     m = run.measure(fresh)
@@ -377,8 +378,9 @@ def panel_data(run: LabRun, title: str, fresh: bool = False) -> "PanelData":
     h = run.history
     return PanelData(
         title=title, real=run.x_eval, fake=run.fake_points(), field=run.critic_field(),
-        arrows_from=arrows_from, arrows_dir=arrows_dir, steps=h["step"], loss_d=h["loss_d"],
-        w_estimate=h["wasserstein"], w1_steps=[x.step for x in run.measured], w1=[x.w1 for x in run.measured],
+        # copies of the curves: the panel may be drawn while the training thread appends to them
+        arrows_from=arrows_from, arrows_dir=arrows_dir, steps=list(h["step"]), loss_d=list(h["loss_d"]),
+        w_estimate=list(h["wasserstein"]), w1_steps=[x.step for x in run.measured], w1=[x.w1 for x in run.measured],
         w1_floor=run.w1_floor, status=status, weights=run.weights(), grad_norms=run.grad_norms(),
         gp_norms=run.penalty_grad_norms() if s.objective == "wgan-gp" else None,
         clip_value=s.clip_value if s.objective == "wgan" else None, note=note)

@@ -4,7 +4,8 @@ and the process-wide table of workspaces, bounded, keyed by the visitor's sessio
 Models live here, not in `gr.State` (Gradio deep-copies state per event). While Run is on, a
 workspace trains in a thread of its own, in slices of SLICE_S between which a refresh or a
 button takes the workspace; the page's refresh timer only draws, so the panels refresh at the
-timer's rate however slow the runs are, and training uses all the time drawing leaves. Each
+timer's rate however slow the runs are, and training uses all the time drawing leaves (a refresh
+holds the workspace only to measure; it draws after letting go, while the runs train on). Each
 refresh keeps the thread going for KEEPALIVE_S more: a closed, hidden or disconnected page stops
 training within seconds even when no unload event arrives. A workspace is dropped when its page
 unloads, when it has been idle for IDLE_S, or when the table is full and it is the least
@@ -20,13 +21,16 @@ from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import numpy as np
 
 from ..errors import UserError
 from . import render
 from .session import MAX_STEPS, PRESETS, LabRun, LabSettings, panel_data, run_title
+
+if TYPE_CHECKING:
+    from .render import PanelData
 
 N_RUNS = 3
 MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently used goes first
@@ -73,7 +77,7 @@ class Workspace:
         self._rate = [200.0] * len(self.runs)  # measured steps/s of each run: sizes the next chunk
         # Fast-forward: each run's target step, trained towards without drawing (None: not skipping)
         self.skip_to: Optional[list[int]] = None
-        self.render_s = 0.05  # seconds the last refresh took to measure and draw the panels
+        self.render_s = 0.05  # seconds the last refresh took to draw the panels
         self._note, self._note_until = "", 0.0
 
     def say(self, note: str) -> str:
@@ -204,16 +208,27 @@ class Workspace:
                 self._rate[i] = 0.5 * self._rate[i] + 0.5 * k / max(dt, 1e-6)
         return [k for k, _, _ in results]
 
-    def panels(self, keep_frame: bool = True, fresh: bool = False) -> list[np.ndarray]:
-        """One rendered panel per run; every 4th call keeps the composite for the GIF. `fresh`
-        measures every run now (after a button's single step) instead of every MEASURE_EVERY steps."""
-        self.last_seen = t = time.time()
-        out = [render.panel(panel_data(r, run_title(r.settings), fresh)) for r in self.runs]
+    def snapshot(self, fresh: bool = False) -> list["PanelData"]:
+        """What each run's panel shows now, measured (callers hold the lock: this reads the
+        networks). `fresh` measures every run now (after a button's single step) instead of every
+        MEASURE_EVERY steps. The result is a copy: draw() may run after the lock is released."""
+        self.last_seen = time.time()
+        return [panel_data(r, run_title(r.settings), fresh) for r in self.runs]
+
+    def draw(self, data: list["PanelData"], keep_frame: bool = True) -> list[np.ndarray]:
+        """The panels of a snapshot; every 4th call keeps the composite for the GIF. Needs no lock:
+        drawing is about half a refresh's time, and while it runs the training thread trains."""
+        t = time.time()
+        out = [render.panel(d) for d in data]
         self.render_s = 0.5 * self.render_s + 0.5 * (time.time() - t)
         self._ticks += 1
         if keep_frame and self._ticks % 4 == 1:
             self.frames.append(render.side_by_side(out))
         return out
+
+    def panels(self, keep_frame: bool = True, fresh: bool = False) -> list[np.ndarray]:
+        """snapshot() and draw() in one call, for callers that hold the lock anyway."""
+        return self.draw(self.snapshot(fresh), keep_frame)
 
 
 def _timed_steps(run: LabRun, n: int) -> tuple[int, float, float]:

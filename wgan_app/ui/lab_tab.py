@@ -66,10 +66,10 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
         return spaces.get(getattr(request, "session_hash", None) or "")
 
     def show(ws: lab.Workspace, fresh: bool = False):
-        with ws.held():
-            panels = ws.panels(fresh=fresh)
+        with ws.held():  # measure under the lock; draw after it, while the runs train on
+            data = ws.snapshot(fresh=fresh)
             line = ws.note or ("training time used up: press Reset to start again" if ws.out_of_time else "")
-        return (*map(_png_in_cache, panels), line)
+        return (*map(_png_in_cache, ws.draw(data)), line)
 
     # --- handlers (UI-only) ---------------------------------------------------------------
 
@@ -168,7 +168,7 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
             dataset = gr.Dropdown([(d.title, k) for k, d in DATASETS.items()], value="8gaussians", label="data",
                                   info="shared by all runs: changing it restarts them", scale=3)
             seed = gr.Number(value=PRESETS["gan"].seed, precision=0, label="seed", info="changing it restarts all runs",
-                             scale=1)
+                             scale=1, elem_id="lab-seed")
             mode = gr.Radio(["live", "recorded"], value="live", label="mode", scale=2)
         data_note = gr.Markdown(DATA_NOTES["8gaussians"], elem_id="lab-data-note")
         with gr.Row():  # the buttons in a row of their own: beside the form they wrapped and hid Reset

@@ -77,7 +77,6 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
         new_run = run_id != seen_run
         if new_run:
             drawn = {"running": running}
-        loss_df, acc_df = _plot_frames(snap["history"], snap["quality"])
         finished = not running and snap["checkpoint"] is not None
         out[run_state] = run_id
         if finished != drawn.get("finished"):
@@ -96,8 +95,10 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
             drawn["quality"] = len(snap["quality"])
         # The loss plot at most every LOSS_PLOT_S (and whenever the run ends): each new frame makes the
         # browser redraw a Vega chart, CPU taken from the run on a 2-core machine (bench_train_page.py)
+        # (the frames are built only then: a tick that sends no plot should cost the run nothing)
         now = time.monotonic()
-        if len(loss_df) and (new_run or not running or now - drawn.get("loss_t", 0.0) >= LOSS_PLOT_S):
+        if snap["history"] and (new_run or not running or now - drawn.get("loss_t", 0.0) >= LOSS_PLOT_S):
+            loss_df, acc_df = _plot_frames(snap["history"], snap["quality"])
             out[loss_plot] = loss_df  # an empty frame would fix the axes as categorical for good: none until data
             out[acc_plot] = gr.update(value=acc_df, visible=True) if len(acc_df) else gr.update(visible=False)
             drawn["loss_t"] = now
@@ -119,7 +120,7 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
         return (gr.update(placeholder=f"{recipe['lr']:g}"), gr.update(placeholder=f"{recipe['n_critic']}"),
                 gr.update(visible=constraint == "gp"), gr.update(visible=constraint == "clip"))
 
-    def recipe_batch(variant, recipe_name):
+    def recipe_settings(variant, recipe_name):
         """A person's pick of variant or recipe brings that recipe's settings: lr and n_critic back
         to blank (the recipe's), and, as a slider cannot be blank, its batch (acgan fast: 32, the
         others 64). A page mirroring a running job keeps that job's values until then."""
@@ -229,7 +230,7 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
     train_inputs = [variant, dataset, iters, batch, lr, n_critic, lam, clip, train_seed, eval_every, recipe, g_arch]
     for field in (variant, recipe):
         field.change(variant_changed, [variant, recipe], [lr, n_critic, lam, clip], **PRIVATE)
-        field.input(recipe_batch, [variant, recipe], [lr, n_critic, batch], **PRIVATE)
+        field.input(recipe_settings, [variant, recipe], [lr, n_critic, batch], **PRIVATE)
     for field in train_inputs:
         field.change(estimate, train_inputs, plan, **PRIVATE, concurrency_limit=None, show_progress="hidden")
     demo.load(mirror_running_job, None, train_inputs, **PRIVATE).then(
