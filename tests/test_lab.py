@@ -4,17 +4,19 @@ run's controls, rendering, the shipped recordings, and one-line errors for bad i
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from wgan_app.admission import PROCESS_THREADS, use_threads
 from wgan_app.errors import UserError
 from wgan_app.lab import lines, measures, render, toy
 from wgan_app.lab.recorded import load_recordings
 from wgan_app.lab.session import MEASURE_EVERY, PRESETS, LabRun, LabSettings, panel_data, run_title
-from wgan_app.lab.workspace import Workspace, Workspaces, apply_settings, download_gif
+from wgan_app.lab.workspace import LAB_THREADS, Workspace, Workspaces, apply_settings, download_gif
 
 FAST = dict(width=16, batch_size=64)  # small runs: these tests check behaviour, not quality
 
@@ -207,6 +209,30 @@ def test_workspace_trains_three_runs_and_keeps_gif_frames(tmp_path):
     first = table.get("a")
     table.get("b"), table.get("c")
     assert len(table) == 2 and table.get("a", create=False) is None and first is not None
+
+
+def test_the_lab_thread_trains_on_one_torch_thread_and_a_thread_that_asks_gets_the_process_count():
+    """The Lab's training thread asks torch for LAB_THREADS; the caller's count is untouched, and a
+    thread that asks for the default (a training job, a drawing request) gets PROCESS_THREADS back
+    even after the Lab's request changed what torch hands threads that never asked."""
+    before = torch.get_num_threads()
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    seen, train = [], ws.train
+
+    def recording(*a, **kw):
+        seen.append(torch.get_num_threads())
+        return train(*a, **kw)
+
+    ws.train = recording
+    ws.keep_training(0.3, resume=True)
+    ws._thread.join()
+    assert seen and set(seen) == {LAB_THREADS} and sum(r.step for r in ws.runs) > 0
+    assert torch.get_num_threads() == before
+    got = []
+    job = threading.Thread(target=lambda: (use_threads(), got.append(torch.get_num_threads())))
+    job.start()
+    job.join()
+    assert got == [PROCESS_THREADS]
 
 
 def test_a_snapshot_draws_what_it_measured_while_the_runs_train_on():

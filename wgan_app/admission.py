@@ -1,11 +1,14 @@
-"""Request admission: interactive requests (drawing digits) go ahead of background training.
-The server's training job and the Lab's workspaces both yield to it between steps."""
+"""Request admission: interactive requests (drawing digits) go ahead of background training,
+which yields to them between steps (the server's training job and the Lab's workspaces); and how
+many torch threads each of the server's threads asks for."""
 
 from __future__ import annotations
 
 import threading
 import time
 from contextlib import contextmanager
+
+import torch
 
 from .errors import UserError
 
@@ -57,3 +60,20 @@ class Foreground:
                     self._cond.wait(min(quiet_at, deadline) - now)
                 else:
                     self._cond.wait(deadline - now)
+
+
+# --- torch's intra-op threads, per thread of the server --------------------------------------
+# torch keeps its thread count (OpenMP's and MKL's) per OS thread. The Lab's training thread asks
+# for one: its tiny MLP operations gain nothing from a second core and, with the browser and the
+# panels' drawing on that core, waiting for it cost a quarter to a third of the Lab's steps
+# (bench/bench_lab.py --first-minute, docs/lab.md). Asking also changes the count torch gives
+# threads that never asked, so a training job's thread and the visitors' drawing requests ask for
+# the process's count, read here at import (OMP_NUM_THREADS, or one per core).
+PROCESS_THREADS = torch.get_num_threads()
+
+
+def use_threads(n: int | None = None) -> None:
+    """Give the calling thread `n` torch threads (default: the process's count at start-up)."""
+    want = PROCESS_THREADS if n is None else n
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)

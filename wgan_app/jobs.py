@@ -156,8 +156,10 @@ class Job:
 
     def run(self, events) -> None:
         """The job's thread: consume the trainer's events until its DoneEvent."""
+        from .admission import use_threads
         from .trainer import CheckpointEvent, DoneEvent, MetricEvent, SampleEvent, StepEvent
 
+        use_threads()  # all of the process's torch threads, whatever a Lab thread asked for
         try:
             for ev in events:
                 with self._lock:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import numpy as np
 
+from ..admission import use_threads
 from ..errors import UserError
 from . import render
 from .session import MAX_STEPS, PRESETS, LabRun, LabSettings, panel_data, run_title
@@ -52,6 +53,8 @@ KEEPALIVE_S = 2.0  # the thread stops this long after the last refresh or Run: a
 # the runs could use both cores. Off by default until measured there (bench_lab.py --parallel):
 # the development machine's second core is taken by other jobs, where it can only steal.
 PARALLEL = os.environ.get("WGAN_LAB_PARALLEL", "0") == "1"
+# torch threads of a Lab training thread: one (admission.use_threads says why)
+LAB_THREADS = 1
 MAX_FRAMES = 60  # frames kept for the GIF download
 NOTE_S = 5.0  # a button's or a form's message stays in the status line this long (ticks redraw it)
 
@@ -139,6 +142,7 @@ class Workspace:
             thread.join()
 
     def _train_loop(self) -> None:
+        use_threads(LAB_THREADS)
         while time.monotonic() < self._train_until or self.skipping:
             if self.yield_to is not None:
                 self.yield_to()
@@ -248,7 +252,8 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=N_RUNS * MAX_WORKSPACES, thread_name_prefix="lab-train")
+            _POOL = ThreadPoolExecutor(max_workers=N_RUNS * MAX_WORKSPACES, thread_name_prefix="lab-train",
+                                       initializer=use_threads, initargs=(LAB_THREADS,))
         return _POOL
 
 

@@ -23,6 +23,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..admission import use_threads
 from ..checkpoint import export_zip
 from ..config import fast_changes
 from ..data import DOWNLOAD_MB, dataset_on_disk
@@ -169,6 +170,7 @@ def foreground(fn):
     @functools.wraps(fn)
     def wrapper(svc: Services, *args, **kwargs):
         with svc.jobs.foreground.request():
+            use_threads()  # the process's torch threads, whatever this worker thread last had
             return fn(svc, *args, **kwargs)
 
     return wrapper

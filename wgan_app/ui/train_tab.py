@@ -1,6 +1,6 @@
 """The Train tab: a form to start the server's one training run, and a live view of it.
 
-The run belongs to the server (`jobs`), not to the page: a `gr.Timer` polls it every second, so
+The run belongs to the server (`jobs`), not to the page: a `gr.Timer` polls it every POLL_S, so
 a reloaded or newly opened page shows the same run, and plots are re-sent only when it changed.
 """
 
@@ -26,9 +26,13 @@ VARIANT_CHOICES = [(cls.title, name) for name, cls in VARIANTS.items()]  # (what
 # The form measures quality by default: an evaluation of 500 samples costs about 1 s (the training
 # clock pauses for it), so every 250 steps (15 s of the fast recipe) it adds a few per cent of wall time.
 UI_EVAL_EVERY = 250
-# The live loss and accuracy plots are re-sent at most this often (the status line every second): with the page
+# The live loss and accuracy plots are re-sent at most this often (the status line at every poll): with the page
 # open in Chromium on the server's two cores, each redraw of the chart took CPU from the run.
 LOSS_PLOT_S = 5.0
+# The page polls the server's run this often: the status line, the ETA and the pictures when they changed.
+# Every 2 s rather than 1: Chromium on the server's two cores then took 17 CPU s in 90 s instead of 25,
+# and the run made 6.3 steps/s instead of 5.9 (bench/bench_train_page.py, docs/benchmarks.md).
+POLL_S = 2.0
 
 
 def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None:
@@ -57,9 +61,9 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
         return status_line(job), gr.update(interactive=not running), gr.update(interactive=running)
 
     def tick(seen_version: int, seen_run: str, drawn: dict) -> dict:
-        """Timer poll (every second): status always; plots only when the run changed, and the
+        """Timer poll (every POLL_S): status always; plots only when the run changed, and the
         pictures (sample grid, quality view) only when theirs did: re-encoding and re-sending them
-        every second took CPU from the run the page shows. Components left out of the returned
+        at every poll took CPU from the run the page shows. Components left out of the returned
         dict keep what they show."""
         job = svc.jobs.job
         running = job is not None and job.running
@@ -221,7 +225,7 @@ def build_train_tab(demo: gr.Blocks, svc: Services, picker: gr.Dropdown) -> None
                     push_btn = gr.Button("Push to Hub")
                     push_out = gr.Markdown()
     # outside the tab: the poll runs whichever tab is showing
-    timer = gr.Timer(1.0)
+    timer = gr.Timer(POLL_S)
     # what this page last drew: the job's version, its run, and which sample grid / how many evaluations
     version_state, run_state, drawn_state = gr.State(-1), gr.State(""), gr.State({})
 
