@@ -28,7 +28,7 @@ from typing import Optional
 
 import numpy as np
 
-from .admission import Foreground
+from .admission import Foreground, use_threads
 from .config import TrainConfig
 from .data import DataUnavailable
 from .errors import UserError
@@ -156,7 +156,6 @@ class Job:
 
     def run(self, events) -> None:
         """The job's thread: consume the trainer's events until its DoneEvent."""
-        from .admission import use_threads
         from .trainer import CheckpointEvent, DoneEvent, MetricEvent, SampleEvent, StepEvent
 
         use_threads()  # all of the process's torch threads, whatever a Lab thread asked for

@@ -43,8 +43,9 @@ EXPLAIN = {
 DATA_NOTES = {
     "8gaussians": "*Measured over 5 seeds at 2,000 steps: the GAN covers 5.6 of 8 modes on average "
                   "(all 8 on two seeds), clipping 1.6, WGAN-GP 7.6. Seed 3 shows the GAN dropping modes. "
-                  "On a 2-core laptop Run reaches 600-1,200 steps in its first minute: clipping's slowness "
-                  "shows by then, the mode count needs the 2,000 (Skip ahead: about a minute).*",
+                  "On a 2-core machine with the browser on it, Run reaches 600-1,200 steps in its first "
+                  "minute: clipping's slowness shows by then, the mode count needs the 2,000 (Skip ahead: "
+                  "about a minute).*",
     "25gaussians": "*Here claim 3 does **not** show at 2,000 steps with these settings (5 seeds): the GAN "
                    "covers 8.4 of 25 modes, WGAN-GP 2.0, clipping 1.2. WGAN-GP spreads its points over the "
                    "grid, but only 4-7 % land within 3σ of a mode, so few count as covered. At the papers' "
