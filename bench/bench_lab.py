@@ -7,7 +7,7 @@
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
 the Lab does while Run is on: the workspace's thread trains, and every TICK_S (the page's timer)
-a refresh measures and draws the three panels and encodes them as the Lab sends them
+a refresh copies the runs, then measures, draws and encodes the three panels as the Lab sends them
 (render.png_bytes): refreshes/s and each run's steps per wall-clock second. Prints a table.
 Figures taken beside another job are
 not comparable with a quiet machine's: compare versions in one session (A/B) and quote ratios.
@@ -69,15 +69,18 @@ def main() -> None:
             ws._rate[i] = steps[i] / spent[i]
 
     # phase 2: what the Lab does while Run is on. The workspace's thread trains; a refresh every
-    # TICK_S (the page's timer) takes the workspace to measure, then draws and encodes outside it.
-    live0, ticks, render_s = [r.step for r in ws.runs], 0, 0.0
+    # TICK_S (the page's timer) takes the workspace to copy the runs, then measures, draws and
+    # encodes the copies outside it.
+    live0, ticks, render_s, held_s = [r.step for r in ws.runs], 0, 0.0, 0.0
     ws.keep_training(args.seconds + 5)
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < args.seconds:
         t = time.perf_counter()
-        with ws.held():  # as the Lab's tick: measure under the lock, draw after it
-            data = ws.snapshot()
-        for p in ws.draw(data):
+        with ws.held():  # as the Lab's tick: copy under the lock, measure and draw after it
+            h = time.perf_counter()
+            views = ws.snapshot()
+            held_s += time.perf_counter() - h
+        for p in ws.draw(views):
             png_bytes(p)  # what the Lab's tick hands Gradio (a file in its cache)
         render_s += time.perf_counter() - t
         ticks += 1
@@ -97,8 +100,9 @@ def main() -> None:
     need = sum(200 * s / k for k, s in zip(steps, spent))
     print(f"\ncores of training time for 200 steps/s in every run at once: {need:.2f} "
           f"(before any drawing, the web server or a browser; this machine has {os.cpu_count()})")
-    print(f"live: {ticks / wall:.1f} refreshes/s at a {TICK_S:g} s timer ({render_s / ticks * 1e3:.0f} ms to measure, "
-          "draw and encode the three panels; the training thread has the workspace the rest of the time)")
+    print(f"live: {ticks / wall:.1f} refreshes/s at a {TICK_S:g} s timer ({render_s / ticks * 1e3:.0f} ms to copy, "
+          f"measure, draw and encode the three panels, of which {held_s / ticks * 1e3:.1f} ms holding the workspace; "
+          "the training thread has it the rest of the time)")
     if args.browser:
         print(f"in the browser: panels updated {' / '.join(f'{r:.1f}' for r in refreshes)} times/s, "
               f"steps per wall second {' / '.join(f'{s:.0f}' for s in steps_s)} (8 Gaussians)")

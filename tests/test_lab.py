@@ -167,14 +167,14 @@ def test_same_seed_same_run_and_the_global_rng_is_left_alone():
 
 def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
     run = LabRun(PRESETS["wgan-gp"].replace(**FAST))
-    first = render.panel(panel_data(run, run_title(run.settings)))
+    first = render.panel(panel_data(run.view(copy=False), run_title(run.settings)))
     assert first.dtype == np.uint8 and first.shape == (render.HEAD_H + render.PANEL_W + render.CURVES_H + render.HIST_H,
                                                        render.PANEL_W, 3)
     run.steps(5)
-    second = render.panel(panel_data(run, run_title(run.settings)))
+    second = render.panel(panel_data(run.view(copy=False), run_title(run.settings)))
     assert second.shape == first.shape and not np.array_equal(first, second)
     assert len(run.measured) == 1  # 5 < MEASURE_EVERY steps: the exact W1 is not recomputed ...
-    panel_data(run, run_title(run.settings), fresh=True)  # ... unless asked (a button's single step)
+    panel_data(run.view(fresh=True, copy=False), run_title(run.settings))  # ... unless asked (a button's single step)
     assert len(run.measured) == 2 and run.measured[-1].step == 5 and run.measured[-1].modes is not None
     run.steps(MEASURE_EVERY)
     assert run.measure().step == 5 + MEASURE_EVERY and len(run.measured) == 3
@@ -184,7 +184,7 @@ def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
         run.measure()
     rho = run.tracking()
     assert rho is not None and -1 <= rho <= 1
-    assert panel_data(run, run_title(run.settings)).note == f"rho(W estimate, W1) {rho:+.2f}"
+    assert panel_data(run.view(copy=False), run_title(run.settings)).note == f"rho(W estimate, W1) {rho:+.2f}"
 
 
 def test_shipped_recordings_load_replay_and_stay_small():
@@ -235,19 +235,63 @@ def test_the_lab_thread_trains_on_one_torch_thread_and_a_thread_that_asks_gets_t
     assert got == [PROCESS_THREADS]
 
 
-def test_a_snapshot_draws_what_it_measured_while_the_runs_train_on():
-    """A refresh measures under the lock and draws after it: training in between must not change
-    the curves it draws (they are copies), and the picture is the same as drawing at once."""
+def test_a_snapshot_is_measured_and_drawn_after_the_lock_as_it_was_when_taken():
+    """A refresh copies the runs under the lock and measures and draws after it: training in
+    between must not change what it draws (networks and curves are copies), the picture is the
+    same as drawing at once, and the exact W1 it measured joins the run's curve."""
     ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
     ws.train(budget_s=0.05)
     with ws.held():
-        data = ws.snapshot()
-    at_once = [p.copy() for p in ws.draw(data, keep_frame=False)]
-    lengths = [len(d.steps) for d in data]
-    ws.train(budget_s=0.05)  # the training thread's next slice, before this refresh draws
-    assert [len(d.steps) for d in data] == lengths and all(len(d.steps) == len(d.loss_d) for d in data)
-    assert all(np.array_equal(a, b) for a, b in zip(at_once, ws.draw(data, keep_frame=False)))
-    assert any(len(r.history["step"]) > n for r, n in zip(ws.runs, lengths))
+        views = ws.snapshot()
+    steps = [r.step for r in ws.runs]
+    ws.train(budget_s=0.05)  # the training thread's next slice, before this refresh measures and draws
+    assert all(r.step > s for r, s in zip(ws.runs, steps))
+    at_once = [p.copy() for p in ws.draw(views, keep_frame=False)]
+    assert [r.measured[-1].step for r in ws.runs] == steps  # measured at the snapshot's step, kept by the run
+    assert all(len(v.history["step"]) == len(v.history["loss_d"]) == v.step for v in views)
+    assert all(np.array_equal(a, b) for a, b in zip(at_once, ws.draw(views, keep_frame=False)))
+    assert [len(r.measured) for r in ws.runs] == [1, 1, 1]  # drawing the same snapshot again measures nothing new
+    with ws.held():
+        fresh = ws.snapshot(fresh=True)
+    ws.draw(fresh, keep_frame=False)
+    assert [r.measured[-1].step for r in ws.runs] == [r.step for r in ws.runs]
+
+
+def test_a_refresh_measures_on_one_torch_thread_and_gives_the_servers_thread_its_count_back(monkeypatch):
+    """The server thread that runs a refresh serves other handlers next: it measures on
+    LAB_THREADS and leaves with the count it came with."""
+    from wgan_app.lab import session
+
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    ws.train(budget_s=0.05)
+    seen, measure = [], session.RunView.measure
+
+    def recording(self):
+        seen.append(torch.get_num_threads())
+        return measure(self)
+
+    monkeypatch.setattr(session.RunView, "measure", recording)
+    torch.set_num_threads(2)
+    try:
+        with ws.held():
+            views = ws.snapshot()
+        ws.draw(views)
+        assert seen == [LAB_THREADS] * 3 and torch.get_num_threads() == 2
+    finally:
+        use_threads()
+
+
+def test_a_measurement_of_a_run_restarted_since_its_snapshot_is_dropped():
+    run = LabRun(PRESETS["wgan-gp"].replace(**FAST))
+    run.steps(3)
+    stale = run.view()
+    run.reset()  # a settings change restarted the run while the refresh measured
+    stale.measure()
+    assert run.measured == [] and run.step == 0
+    run.steps(2)
+    run.record(stale.measured[-1], stale.epoch)  # a late copy of the stale measurement: still dropped
+    assert run.measured == []
+    assert run.measure().step == 2 and len(run.measured) == 1
 
 
 def test_the_training_thread_trains_while_refreshed_yields_the_lock_and_stops_when_left():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
@@ -77,3 +78,15 @@ def use_threads(n: int | None = None) -> None:
     want = PROCESS_THREADS if n is None else n
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
+
+
+@contextmanager
+def threads_for_a_while(n: int) -> Iterator[None]:
+    """`n` torch threads inside, the calling thread's count restored after: for work done in a
+    server thread that other handlers use next (the Lab's refresh measures on one)."""
+    before = torch.get_num_threads()
+    use_threads(n)
+    try:
+        yield
+    finally:
+        use_threads(before)

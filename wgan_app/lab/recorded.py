@@ -35,7 +35,7 @@ def record(preset: str, steps: int = 2000, every: int = 50, dataset: str = "8gau
     frames: dict[str, list] = {k: [] for k in keys}
     pick = None
     while True:
-        p = panel_data(run, "")
+        p = panel_data(run.view(copy=False), "")
         if pick is None:
             pick = np.random.default_rng(0).choice(len(p.weights), min(N_WEIGHTS, len(p.weights)), replace=False)
         m = run.measured[-1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -32,7 +33,7 @@ MAX_STEPS = 20_000  # generator steps a Lab run may take; the Lab says so when o
 N_EVAL = 256  # points in the exact-W1 and mode-coverage measurements (Hungarian: ~10 ms at 256)
 # A new measurement (exact W1 + modes) at most every MEASURE_EVERY steps while training: the
 # O(N^3) assignment was a third of a refresh's cost, and 200 points on a 2,000-step curve are plenty.
-# A paused run stepped by the buttons is measured at every step (panel_data(fresh=True)).
+# A paused run stepped by the buttons is measured at every step (LabRun.view(fresh=True)).
 MEASURE_EVERY = 10
 GRID = 40  # the critic's heatmap is evaluated on GRID x GRID points, then upscaled by the renderer
 N_ARROWS = 40  # generated points that get a gradient arrow
@@ -153,10 +154,12 @@ class Measurement:
 
 
 class LabRun:
-    """One run. Not thread-safe by itself: the caller holds `lock` around every call."""
+    """One run. Not thread-safe by itself: the caller holds the workspace's lock around every call
+    but `record`, which a refresh calls after letting that lock go (it has a lock of its own)."""
 
     def __init__(self, settings: LabSettings):
-        self.lock = threading.Lock()
+        self._measured_lock = threading.Lock()  # `measured`: views record into it without the workspace's lock
+        self.epoch = -1  # restarts so far (reset() counts them): a view of an earlier epoch records nothing
         self.settings = settings.checked()
         self._pending: Optional[LabSettings] = None
         self.reset()
@@ -173,7 +176,9 @@ class LabRun:
         self._new_optimizers()
         self.critic_updates = 0
         self.history: dict[str, list[float]] = {k: [] for k in ("step", "loss_d", "loss_g", "wasserstein")}
-        self.measured: list[Measurement] = []
+        with self._measured_lock:
+            self.measured: list[Measurement] = []
+            self.epoch += 1
         # Fixed evaluation points: the same real sample and the same noise at every measurement,
         # so the curves move only because the generator does. A second real sample gives the
         # sampling floor of the exact W1 (two samples of the *same* distribution are not at 0).
@@ -181,7 +186,6 @@ class LabRun:
         self.w1_floor = measures.exact_w1(self.x_eval, toy.sample_np(self.data, N_EVAL, s.seed + 102))
         self.z_eval = torch.randn(N_EVAL, s.z_dim, generator=torch.Generator().manual_seed(s.seed + 103))
         self.last_critic_stats: dict[str, float] = {}
-        self._fake: tuple[int, Optional[np.ndarray]] = (-1, None)  # (step, (N_EVAL, 2) points)
 
     def update(self, settings: LabSettings) -> str:
         """Queue new settings; they apply at the next step (checked now). Returns what will happen."""
@@ -264,23 +268,112 @@ class LabRun:
                 h[k] = h[k][:2000:2] + h[k][2000:]
 
     # --- what the panels show -------------------------------------------------------------
+    def view(self, fresh: bool = False, copy: bool = True) -> "RunView":
+        """What this run's panel needs, as it is now. With `copy` (a refresh, under the workspace's
+        lock) the networks and curves are copied, ~8 ms for three runs, so the measuring (the
+        exact W1's assignment alone is ~14 ms a run) and drawing happen after the lock is let go
+        while the run trains on: measured under the lock, a refresh held it ~25-35 ms and the
+        training thread waited 13 % of its time; with copies 3-4 % (docs/lab.md#speed). `fresh`:
+        measure now, not every MEASURE_EVERY steps (a button's single step). Without `copy` the
+        view reads the live networks: for callers that hold the run throughout (benches, tests)."""
+        st = self.trainer.state
+        h = self.history
+        return RunView(
+            run=self, epoch=self.epoch, step=self.step, settings=self.settings, data=self.data,
+            objective=self.trainer.objective, x_eval=self.x_eval, z_eval=self.z_eval, w1_floor=self.w1_floor,
+            G=copy_module(st.G) if copy else st.G, D=copy_module(st.D) if copy else st.D,
+            history={k: list(v) for k, v in h.items()} if copy else h,
+            measured=list(self.measured), grad_norms=self.grad_norms(), finished=self.finished, fresh=fresh)
+
+    def record(self, m: "Measurement", epoch: int) -> None:
+        """Keep a measurement a view made (after the lock was let go): dropped when the run was
+        restarted since (another epoch) or a newer one was kept meanwhile (two refreshes at once)."""
+        with self._measured_lock:
+            if epoch != self.epoch or (self.measured and self.measured[-1].step >= m.step):
+                return
+            self.measured.append(m)
+            if len(self.measured) > 2000:
+                self.measured = self.measured[:1000:2] + self.measured[1000:]
+
+    def fake_points(self) -> np.ndarray:
+        """(N_EVAL, 2) generated points from the fixed evaluation noise."""
+        return self.view(copy=False).fake_points()
+
+    def measure(self, fresh: bool = False) -> "Measurement":
+        """Exact W1 to the fixed real sample and mode coverage (see RunView.measure)."""
+        return self.view(fresh, copy=False).measure()
+
+    def tracking(self) -> Optional[float]:
+        return self.view(copy=False).tracking()
+
+    def critic_field(self, extent: float = toy.EXTENT) -> np.ndarray:
+        return self.view(copy=False).critic_field(extent)
+
+    def generator_arrows(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.view(copy=False).generator_arrows()
+
+    def weights(self) -> np.ndarray:
+        return self.view(copy=False).weights()
+
+    def penalty_grad_norms(self) -> np.ndarray:
+        return self.view(copy=False).penalty_grad_norms()
+
+    def grad_norms(self) -> list[float]:
+        """||dL_D/dW|| of each critic linear layer after the last critic update (input first)."""
+        D = self.trainer.state.D
+        return [float(m.weight.grad.norm()) if m.weight.grad is not None else 0.0 for m in D.linear_layers()]
+
+
+def copy_module(m: torch.nn.Module) -> torch.nn.Module:
+    """A detached copy of a small network (weights and buffers; no gradients, no autograd history)."""
+    with torch.no_grad():
+        out = deepcopy(m)
+    for p in out.parameters():
+        p.grad = None
+    return out
+
+
+@dataclass
+class RunView:
+    """One run as a panel shows it at one step (LabRun.view): its networks (copies, or the live
+    ones), curves and fixed evaluation points. Measures what the panel draws; the exact-W1
+    measurement goes back to the run (LabRun.record) for its curve."""
+
+    run: "LabRun"
+    epoch: int  # the run's restart count when the view was taken
+    step: int
+    settings: LabSettings
+    data: toy.ToyData
+    objective: Objective
+    x_eval: np.ndarray  # (N_EVAL, 2) the fixed real sample
+    z_eval: torch.Tensor  # (N_EVAL, z_dim) the fixed noise
+    w1_floor: float
+    G: torch.nn.Module
+    D: torch.nn.Module
+    history: dict[str, list[float]]
+    measured: list[Measurement]
+    grad_norms: list[float]
+    finished: bool
+    fresh: bool = False
+    _fake: Optional[np.ndarray] = None
+
     @torch.no_grad()
     def fake_points(self) -> np.ndarray:
-        """(N_EVAL, 2) generated points from the fixed evaluation noise (cached per step: only a
-        generator step moves G, and the measure, the scatter and the arrows all ask for them)."""
-        key = self.step
-        if self._fake[0] != key:
-            G = self.trainer.state.G
-            G.eval()
-            self._fake = (key, G(self.z_eval).numpy())
-            G.train()
-        return self._fake[1]
+        """(N_EVAL, 2) generated points from the fixed evaluation noise (once per view: the measure,
+        the scatter and the arrows all ask for them)."""
+        if self._fake is None:
+            was = self.G.training
+            self.G.eval()
+            self._fake = self.G(self.z_eval).numpy()
+            self.G.train(was)
+        return self._fake
 
-    def measure(self, fresh: bool = False) -> Measurement:
-        """Exact W1 to the fixed real sample and mode coverage. Reuses the last measurement
-        unless the step moved by MEASURE_EVERY (or at all, with `fresh`)."""
+    def measure(self) -> Measurement:
+        """Exact W1 to the fixed real sample and mode coverage. Reuses the run's last measurement
+        unless the step moved by MEASURE_EVERY (or at all, with `fresh`); a new one is recorded."""
         last = self.measured[-1] if self.measured else None
-        if last is not None and (last.step == self.step or (not fresh and 0 <= self.step - last.step < MEASURE_EVERY)):
+        if last is not None and (last.step == self.step
+                                 or (not self.fresh and 0 <= self.step - last.step < MEASURE_EVERY)):
             return last
         x = self.fake_points()
         w1 = measures.exact_w1(x, self.x_eval)
@@ -290,8 +383,7 @@ class LabRun:
             modes, of, hq = cov["modes"], cov["of"], cov["high_quality"]
         m = Measurement(self.step, w1, modes, of, hq)
         self.measured.append(m)
-        if len(self.measured) > 2000:
-            self.measured = self.measured[:1000:2] + self.measured[1000:]
+        self.run.record(m, self.epoch)
         return m
 
     def tracking(self) -> Optional[float]:
@@ -306,7 +398,7 @@ class LabRun:
         t = torch.linspace(-extent, extent, GRID)
         yy, xx = torch.meshgrid(-t, t, indexing="ij")  # y falls down the rows, as on screen
         pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (GRID*GRID, 2)
-        D = self.trainer.state.D
+        D = self.D
         with torch.no_grad():
             D.eval()  # batch norm: running statistics, so the field does not depend on the lattice
             score, _ = D(pts)
@@ -316,13 +408,12 @@ class LabRun:
     def generator_arrows(self) -> tuple[np.ndarray, np.ndarray]:
         """N_ARROWS generated points (N, 2) and the direction the generator's loss moves each,
         -dL_G/dx (N, 2): where the critic is pushing the samples."""
-        st = self.trainer.state
         x = torch.from_numpy(self.fake_points()[:N_ARROWS]).requires_grad_(True)
-        D = st.D
+        D = self.D
         D.eval()
         with torch.enable_grad():
             score, _ = D(x)
-            loss, _ = self.trainer.objective.generator_terms(None, Scores(score, None))
+            loss, _ = self.objective.generator_terms(None, Scores(score, None))
             (grad,) = torch.autograd.grad(loss, x)
         D.train()
         D.requires_grad_(True)
@@ -330,59 +421,53 @@ class LabRun:
 
     def weights(self) -> np.ndarray:
         """Every weight of the critic's linear layers, flat (for the clipping histogram)."""
-        D = self.trainer.state.D
-        return torch.cat([m.weight.detach().reshape(-1) for m in D.linear_layers()]).numpy()
-
-    def grad_norms(self) -> list[float]:
-        """||dL_D/dW|| of each critic linear layer after the last critic update (input first)."""
-        D = self.trainer.state.D
-        return [float(m.weight.grad.norm()) if m.weight.grad is not None else 0.0 for m in D.linear_layers()]
+        return torch.cat([m.weight.detach().reshape(-1) for m in self.D.linear_layers()]).numpy()
 
     def penalty_grad_norms(self) -> np.ndarray:
         """||grad D(x_hat)|| (B,) at random interpolates of a real and a generated batch, as the
         gradient penalty sees them (training mode: with batch norm the batch is part of D)."""
-        st, B = self.trainer.state, min(self.settings.batch_size, 256)
+        B = min(self.settings.batch_size, 256)
         g = torch.Generator().manual_seed(self.step)
         real = toy.sample(self.data, B, g)
         with torch.no_grad():
-            fake = st.G(torch.randn(B, self.settings.z_dim, generator=g))
+            fake = self.G(torch.randn(B, self.settings.z_dim, generator=g))
         eps = torch.rand(B, 1, generator=g)
         x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-        bns = [m for m in st.D.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        bns = [m for m in self.D.modules() if isinstance(m, torch.nn.BatchNorm1d)]
         for m in bns:
-            m.momentum = 0.0  # look without moving the running statistics
+            m.momentum = 0.0  # look without moving the running statistics (of the live run's critic)
         with torch.enable_grad():
-            score, _ = st.D(x_hat)
+            score, _ = self.D(x_hat)
             (grad,) = torch.autograd.grad(score.sum(), x_hat)
         for m in bns:
             m.momentum = 0.1
-        st.D.requires_grad_(True)
+        self.D.requires_grad_(True)
         return grad.norm(dim=1).numpy()
 
 
-def panel_data(run: LabRun, title: str, fresh: bool = False) -> "PanelData":
-    """What the panel of `run` shows now (measured every MEASURE_EVERY steps, or now with `fresh`):
-    arrays and lists of its own, so it can be drawn without the run's lock."""
+def panel_data(view: RunView, title: str) -> "PanelData":
+    """What a run's panel shows, from its view (LabRun.view): arrays and lists of its own, so it
+    can be measured and drawn without the run's lock."""
     from .render import PanelData
 
-    m = run.measure(fresh)
-    s = run.settings
-    status = f"step {run.step:,} | W1 {m.w1:.3f}"
+    m = view.measure()
+    s = view.settings
+    status = f"step {view.step:,} | W1 {m.w1:.3f}"
     if m.modes is not None:  # high quality: the share of samples within 3 sigma of a mode
         status += f" | modes {m.modes}/{m.of} | {m.high_quality:.0%} near one"
-    rho = run.tracking()  # claim 2: does the critic's curve rank the run's moments as the exact W1 does?
+    rho = view.tracking()  # claim 2: does the critic's curve rank the run's moments as the exact W1 does?
     note = "" if rho is None else f"rho({'W estimate' if s.objective != 'gan' else 'D loss'}, W1) {rho:+.2f}"
-    if run.finished:
+    if view.finished:
         status += " | step cap reached"
-    arrows_from, arrows_dir = run.generator_arrows()
-    h = run.history
+    arrows_from, arrows_dir = view.generator_arrows()
+    h = view.history
     return PanelData(
-        title=title, real=run.x_eval, fake=run.fake_points(), field=run.critic_field(),
+        title=title, real=view.x_eval, fake=view.fake_points(), field=view.critic_field(),
         # copies of the curves: the panel may be drawn while the training thread appends to them
         arrows_from=arrows_from, arrows_dir=arrows_dir, steps=list(h["step"]), loss_d=list(h["loss_d"]),
-        w_estimate=list(h["wasserstein"]), w1_steps=[x.step for x in run.measured], w1=[x.w1 for x in run.measured],
-        w1_floor=run.w1_floor, status=status, weights=run.weights(), grad_norms=run.grad_norms(),
-        gp_norms=run.penalty_grad_norms() if s.objective == "wgan-gp" else None,
+        w_estimate=list(h["wasserstein"]), w1_steps=[x.step for x in view.measured],
+        w1=[x.w1 for x in view.measured], w1_floor=view.w1_floor, status=status, weights=view.weights(),
+        grad_norms=view.grad_norms, gp_norms=view.penalty_grad_norms() if s.objective == "wgan-gp" else None,
         clip_value=s.clip_value if s.objective == "wgan" else None, note=note)
 
 

@@ -5,7 +5,8 @@ Models live here, not in `gr.State` (Gradio deep-copies state per event). While 
 workspace trains in a thread of its own, in slices of SLICE_S between which a refresh or a
 button takes the workspace; the page's refresh timer only draws, so the panels refresh at the
 timer's rate however slow the runs are, and training uses all the time drawing leaves (a refresh
-holds the workspace only to measure; it draws after letting go, while the runs train on). Each
+holds the workspace only to copy the runs; it measures and draws the copies after letting go,
+while the runs train on). Each
 refresh keeps the thread going for KEEPALIVE_S more: a closed, hidden or disconnected page stops
 training within seconds even when no unload event arrives. A workspace is dropped when its page
 unloads, when it has been idle for IDLE_S, or when the table is full and it is the least
@@ -25,13 +26,13 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import numpy as np
 
-from ..admission import use_threads
+from ..admission import threads_for_a_while, use_threads
 from ..errors import UserError
 from . import render
 from .session import MAX_STEPS, PRESETS, LabRun, LabSettings, panel_data, run_title
 
 if TYPE_CHECKING:
-    from .render import PanelData
+    from .session import RunView
 
 N_RUNS = 3
 MAX_WORKSPACES = 8  # visitors with live Lab runs at once; the least recently used goes first
@@ -80,7 +81,7 @@ class Workspace:
         self._rate = [200.0] * len(self.runs)  # measured steps/s of each run: sizes the next chunk
         # Fast-forward: each run's target step, trained towards without drawing (None: not skipping)
         self.skip_to: Optional[list[int]] = None
-        self.render_s = 0.05  # seconds the last refresh took to draw the panels
+        self.render_s = 0.05  # seconds the last refreshes took to measure and draw the panels
         self._note, self._note_until = "", 0.0
 
     def say(self, note: str) -> str:
@@ -212,17 +213,23 @@ class Workspace:
                 self._rate[i] = 0.5 * self._rate[i] + 0.5 * k / max(dt, 1e-6)
         return [k for k, _, _ in results]
 
-    def snapshot(self, fresh: bool = False) -> list["PanelData"]:
-        """What each run's panel shows now, measured (callers hold the lock: this reads the
-        networks). `fresh` measures every run now (after a button's single step) instead of every
-        MEASURE_EVERY steps. The result is a copy: draw() may run after the lock is released."""
+    def snapshot(self, fresh: bool = False) -> list["RunView"]:
+        """Each run as its panel will show it (callers hold the lock: this copies the networks and
+        curves, ~8 ms for the three). `fresh` measures every run (after a button's single step)
+        instead of every MEASURE_EVERY steps. draw() measures and draws the copies without the lock."""
         self.last_seen = time.time()
-        return [panel_data(r, run_title(r.settings), fresh) for r in self.runs]
+        return [r.view(fresh) for r in self.runs]
 
-    def draw(self, data: list["PanelData"], keep_frame: bool = True) -> list[np.ndarray]:
-        """The panels of a snapshot; every 4th call keeps the composite for the GIF. Needs no lock:
-        drawing is about half a refresh's time, and while it runs the training thread trains."""
+    def draw(self, views: list["RunView"], keep_frame: bool = True) -> list[np.ndarray]:
+        """The panels of a snapshot, measured (the exact W1's assignment, the critic's field, the
+        arrows; each W1 recorded back into its run's curve) and drawn with no lock held, while the
+        training thread trains; every 4th call keeps the composite for the GIF. Measured on one
+        torch thread, as the training thread: small operations spread over a second core that the
+        training keeps busy only wait for it (bench_lab.py's live phase: ~185 ms a refresh and 4.4-4.6
+        refreshes/s on two threads, ~141 ms and 5.0 on one)."""
         t = time.time()
+        with threads_for_a_while(LAB_THREADS):
+            data = [panel_data(v, run_title(v.settings)) for v in views]
         out = [render.panel(d) for d in data]
         self.render_s = 0.5 * self.render_s + 0.5 * (time.time() - t)
         self._ticks += 1

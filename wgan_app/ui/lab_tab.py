@@ -69,7 +69,7 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
         return spaces.get(getattr(request, "session_hash", None) or "")
 
     def show(ws: lab.Workspace, fresh: bool = False):
-        with ws.held():  # measure under the lock; draw after it, while the runs train on
+        with ws.held():  # copy under the lock; measure and draw after it, while the runs train on
             data = ws.snapshot(fresh=fresh)
             line = ws.note or ("training time used up: press Reset to start again" if ws.out_of_time else "")
         return (*map(_png_in_cache, ws.draw(data)), line)
