@@ -39,7 +39,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="wall time of each phase")
     ap.add_argument("--dataset", default="8gaussians")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[3], help="--skip: the Lab seeds to time (default: its 3)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[PRESETS["gan"].seed],
+                    help="--skip / --first-minute: the Lab seeds to try (default: the Lab's own)")
     ap.add_argument("--parallel", action="store_true",
                     help="live phase: train the three runs in threads at once (Workspace.parallel)")
     ap.add_argument("--browser", action="store_true", help="also phase 3: the Lab in headless Chromium")

@@ -421,14 +421,15 @@ def test_a_data_or_seed_change_says_the_runs_restart_and_the_note_outlives_a_tic
 
     ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
     ws.runs[0].steps(2)
-    assert "restart" in workspace.set_data(ws, "8gaussians", 4)
+    other = PRESETS["gan"].seed + 1
+    assert "restart" in workspace.set_data(ws, "8gaussians", other)
     assert "restart" in ws.note  # the timer's next redraw still shows it ...
     for run in ws.runs:
         run.steps(1)
-    assert ws.runs[0].step == 1 and all(r.settings.seed == 4 for r in ws.runs)
+    assert ws.runs[0].step == 1 and all(r.settings.seed == other for r in ws.runs)
     monkeypatch.setattr(workspace.time, "time", lambda: 1e12)
     assert ws.note == ""  # ... and a few seconds later it is gone
-    assert workspace.set_data(ws, "8gaussians", 4) == "nothing changed"
+    assert workspace.set_data(ws, "8gaussians", other) == "nothing changed"
 
 
 def test_a_tick_trains_for_what_the_refresh_leaves_and_never_for_nothing():

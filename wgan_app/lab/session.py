@@ -63,9 +63,13 @@ class LabSettings:
     batch_size: int = 256
     z_dim: int = 2
     batch_norm: bool = False  # in the critic only (claim 5)
-    # Seed 3 by default: over seeds 0-4 the BCE GAN drops modes by step 2,000 on seeds 1, 3 and 4
-    # and covers all 8 on 0 and 2 (docs/lab.md); the default shows one of the common cases.
-    seed: int = 3
+    # Seed 4 by default, the first view: of seeds 0-4 it is the one on which the first minute after
+    # Run (bench_lab.py --first-minute, four times on two cores with the browser) showed claim 2
+    # (WGAN-GP's rho +0.52 to +0.65, the GAN's loss -0.08 to -0.16) and WGAN-GP covering at least
+    # as many modes as the GAN (7-8 of 8 against 3-7); by 2,000 steps the GAN has dropped modes
+    # there (4 of 8 on 2,500 points), as on seeds 1 and 3, and covers all 8 on 0 and 2 (docs/lab.md).
+    # Seed 3, the previous default, drops most (3 of 8) but showed no claim 2 in the first minute.
+    seed: int = 4
     # Trainer config fields the Lab fixes
     critic_warmup: bool = False
     lr_decay_from: float = 1.0

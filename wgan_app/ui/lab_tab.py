@@ -42,10 +42,10 @@ EXPLAIN = {
 # Lab says where claim 3 shows and where it does not, rather than presets tuned until it does.
 DATA_NOTES = {
     "8gaussians": "*Measured over 5 seeds at 2,000 steps: the GAN covers 5.6 of 8 modes on average "
-                  "(all 8 on two seeds), clipping 1.6, WGAN-GP 7.6. Seed 3 shows the GAN dropping modes. "
+                  "(all 8 on seeds 0 and 2), clipping 1.6, WGAN-GP 7.6; seeds 1 and 3 show the GAN dropping most. "
                   "On a 2-core machine with the browser on it, Run reaches 600-1,200 steps in its first "
-                  "minute: clipping's slowness shows by then, the mode count needs the 2,000 (Skip ahead: "
-                  "about a minute).*",
+                  "minute: on seed 4 clipping's slowness and WGAN-GP's estimate following the exact W1 show "
+                  "by then; the GAN's dropped modes need the 2,000 (Skip ahead: about a minute).*",
     "25gaussians": "*Here claim 3 does **not** show at 2,000 steps with these settings (5 seeds): the GAN "
                    "covers 8.4 of 25 modes, WGAN-GP 2.0, clipping 1.2. WGAN-GP spreads its points over the "
                    "grid, but only 4-7 % land within 3σ of a mode, so few count as covered. At the papers' "
