@@ -26,7 +26,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 from lab_modes import parse_settings  # noqa: E402  (bench/ is on sys.path when a script there runs)
 
-from wgan_app.lab import measures
 from wgan_app.lab.session import MEASURE_EVERY, PRESETS, LabRun
 
 
@@ -85,11 +84,11 @@ def main(argv=None) -> int:
 
 def _rho_until(run: LabRun, k: int) -> float | None:
     """LabRun.tracking() as it read when the run was at step k (its curves cut there)."""
-    curve = run.history["wasserstein" if run.settings.objective != "gan" else "loss_d"]
-    n = int(np.searchsorted(run.history["step"], k, side="right"))
-    at = [x for x in run.measured if x.step <= k]
-    return measures.tracking(run.history["step"][:n], curve[:n], [x.step for x in at], [x.w1 for x in at])
-
+    view = run.view(copy=False)
+    n = int(np.searchsorted(view.history["step"], k, side="right"))
+    view.history = {key: values[:n] for key, values in view.history.items()}
+    view.measured = [x for x in view.measured if x.step <= k]
+    return view.tracking()
 
 if __name__ == "__main__":
     raise SystemExit(main())

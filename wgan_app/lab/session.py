@@ -308,18 +308,15 @@ class LabRun:
         return self.view(fresh, copy=False).measure()
 
     def tracking(self) -> Optional[float]:
+        """Spearman correlation of the critic's curve with the exact W1 (see RunView.tracking)."""
         return self.view(copy=False).tracking()
 
-    def critic_field(self, extent: float = toy.EXTENT) -> np.ndarray:
-        return self.view(copy=False).critic_field(extent)
-
-    def generator_arrows(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.view(copy=False).generator_arrows()
-
     def weights(self) -> np.ndarray:
+        """Every weight of the critic's linear layers, flat."""
         return self.view(copy=False).weights()
 
     def penalty_grad_norms(self) -> np.ndarray:
+        """||grad D(x_hat)|| at random interpolates (see RunView.penalty_grad_norms)."""
         return self.view(copy=False).penalty_grad_norms()
 
     def grad_norms(self) -> list[float]:
