@@ -1,8 +1,10 @@
 """The Lab's speed with three runs side by side: training steps/s per run and refreshes/s.
 
     OMP_NUM_THREADS=1 python bench/bench_lab.py [--seconds 10] [--dataset 8gaussians] [--parallel] [--browser]
-    OMP_NUM_THREADS=1 python bench/bench_lab.py --skip 2000 [--seeds 0 1 2 3 4] [--parallel]   # fast-forward
+    OMP_NUM_THREADS=1 python bench/bench_lab.py --skip 2000 [--seeds 0 1 2 3 4]   # fast-forward
+    WGAN_LAB_WORKERS=0 OMP_NUM_THREADS=1 python bench/bench_lab.py --skip 2000   # ... in the server's thread
     python bench/bench_lab.py --first-minute 60 [--seeds 0 1 2 3 4] [--out DIR]   # what Run shows at 60 s
+    python bench/bench_lab.py --first-minute 60 --skip 2000   # ... with Skip ahead pressed 2 s after Run
 
 Two phases on the default presets. 1) Each run's own speed: the three train in turn in chunks
 of ~40 ms, each timed on its own (steps/s while it has the CPU). 2) Live: for --seconds, what
@@ -17,6 +19,7 @@ new picture (the issue's "updates in the browser"), and each run's steps per wal
 4) With --first-minute S: per seed, a fresh page of the app in headless Chromium; set the seed,
 press Run, and S seconds later read what each panel shows (step, modes, share near a mode, exact
 W1, rho) and save a screenshot of the panels to --out. The Lab's claims as a visitor sees them.
+With --skip N too, Skip ahead N is pressed 2 s after Run: it prints when the panels drew again.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
+from wgan_app.lab import fastforward
 from wgan_app.lab.render import png_bytes
 from wgan_app.lab.session import PRESETS
 from wgan_app.lab.workspace import TICK_S, Workspace
@@ -45,7 +49,8 @@ def main() -> None:
                     help="live phase: train the three runs in threads at once (Workspace.parallel)")
     ap.add_argument("--browser", action="store_true", help="also phase 3: the Lab in headless Chromium")
     ap.add_argument("--skip", type=int, metavar="N", help="only time the fast-forward button: N steps of the three "
-                    "presets from a fresh start, no drawing, and what the panels then show (modes, W1)")
+                    "presets from a fresh start, no drawing, and what the panels then show (modes, W1); "
+                    "with --first-minute: press Skip ahead N 2 s after Run, in the browser")
     ap.add_argument("--first-minute", type=float, metavar="S",
                     help="only: what the panels show S seconds after Run, per --seeds, in headless Chromium")
     ap.add_argument("--out", type=Path, help="--first-minute: folder for a screenshot per seed")
@@ -111,6 +116,11 @@ def main() -> None:
 
 def fast_forward(args) -> None:
     """Seconds the Lab's fast-forward takes for --skip steps of the presets, and where they get."""
+    t0 = time.perf_counter()
+    for f in fastforward.warm():  # as the Lab's Run button does: the workers start before the skip
+        f.result()
+    if fastforward.pool() is not None:
+        print(f"{fastforward.WORKERS} fast-forward workers started in {time.perf_counter() - t0:.1f} s")
     for seed in args.seeds:
         ws = Workspace([s.replace(dataset=args.dataset, seed=seed) for s in PRESETS.values()], parallel=args.parallel)
         t0 = time.perf_counter()
@@ -123,7 +133,8 @@ def fast_forward(args) -> None:
             m = r.measure(fresh=True)
             shown.append(f"{r.settings.objective} W1 {m.w1:.2f}" + (f" modes {m.modes}/{m.of}" if m.modes is not None
                                                                       else ""))
-        print(f"seed {seed}: {args.skip:,} steps in {wall:.1f} s ({'threads' if ws.parallel else 'in turn'}, "
+        where = f"{fastforward.WORKERS} worker processes" if fastforward.pool() else "in turn in the server's thread"
+        print(f"seed {seed}: {args.skip:,} steps in {wall:.1f} s ({where}, "
               f"torch {torch.get_num_threads()} threads): " + "; ".join(shown))
 
 
@@ -134,16 +145,17 @@ COUNT_JS = """() => { window.__seen = [null, null, null]; window.__n = [0, 0, 0]
     if (src && src !== window.__seen[i]) { window.__seen[i] = src; window.__n[i]++; } } }, 5); }"""
 
 
-def _lab_app(patched_train):
-    """The real app on a free port with Workspace.train replaced by `patched_train`: (demo, url, restore)."""
+def _lab_app(patched_train, name: str = "train"):
+    """The real app on a free port with Workspace.<name> (train) replaced by `patched_train(the
+    original)`: (url, restore)."""
     import socket
     import tempfile
 
     from wgan_app.lab import workspace
     from wgan_app.ui import Settings, build_demo, launch_options
 
-    train = workspace.Workspace.train
-    workspace.Workspace.train = patched_train(train)
+    train = getattr(workspace.Workspace, name)
+    setattr(workspace.Workspace, name, patched_train(train))
     root = Path(tempfile.mkdtemp(prefix="bench-lab-"))
     demo = build_demo(Settings(runs_dir=root / "runs", data_dir=root / "data"))
     with socket.socket() as s:
@@ -155,7 +167,7 @@ def _lab_app(patched_train):
         import shutil
 
         demo.close()
-        workspace.Workspace.train = train
+        setattr(workspace.Workspace, name, train)
         shutil.rmtree(root, ignore_errors=True)
     return url, restore
 
@@ -170,13 +182,13 @@ def first_minute(args) -> None:
     seen: list = []
 
     def patched(train):
-        def recording(self, *a, **kw):  # the workspace the page's thread trains
+        def recording(self, *a, **kw):  # the page's workspace: its Run, ticks and Skip ahead call this
             if not seen or seen[-1] is not self:
                 seen.append(self)
             return train(self, *a, **kw)
         return recording
 
-    url, restore = _lab_app(patched)
+    url, restore = _lab_app(patched, "keep_training")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -194,7 +206,17 @@ def first_minute(args) -> None:
                 time.sleep(1.0)
                 page.locator("#lab-run").click()
                 t0 = time.perf_counter()
-                time.sleep(args.first_minute)
+                arrived = None
+                if args.skip:  # a visitor who presses Skip ahead after a glance at the live panels
+                    time.sleep(2.0)
+                    page.locator("#lab-skip-steps input").fill(str(args.skip))
+                    page.locator("#lab-skip").click()
+                    status = page.locator("#lab-status")
+                    status.filter(has_text="panels paused").wait_for(timeout=30_000)
+                    while "panels paused" in (status.text_content() or ""):
+                        time.sleep(0.2)
+                    arrived = time.perf_counter() - t0
+                time.sleep(max(0.0, args.first_minute - (time.perf_counter() - t0)))
                 ws = seen[-1]
                 with ws.held():  # what the panels show now (measured now, not 10 steps ago)
                     shown = [(r.settings.objective, r.settings.seed, r.step, r.measure(fresh=True), r.tracking())
@@ -207,6 +229,9 @@ def first_minute(args) -> None:
                 page.close()
                 assert all(s == seed for _, s, *_ in shown), f"the page's runs are not on seed {seed}"
                 rows.append((seed, wall, shown))
+                if arrived is not None:
+                    print(f"seed {seed}: Skip ahead {args.skip:,} pressed 2 s after Run; the panels drew again "
+                          f"{arrived:.1f} s after Run", flush=True)
             browser.close()
     finally:
         restore()

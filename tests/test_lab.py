@@ -361,6 +361,104 @@ def test_fast_forward_trains_every_run_to_its_target_without_a_refresh_and_pause
         assert "steps to skip" in str(e.value) and "\n" not in str(e.value)
 
 
+def _same_weights(a: LabRun, b: LabRun) -> bool:
+    pairs = [(a.trainer.state.G, b.trainer.state.G), (a.trainer.state.D, b.trainer.state.D)]
+    return all(torch.equal(p, q) for m, n in pairs for p, q in zip(m.state_dict().values(), n.state_dict().values()))
+
+
+def test_a_run_trained_in_a_fast_forward_worker_is_the_run_trained_here_bit_for_bit():
+    from wgan_app.lab import fastforward
+
+    here, there = (LabRun(PRESETS["wgan-gp"].replace(**FAST)) for _ in range(2))
+    here.steps(25)
+    while there.step < 25:  # short chunks: the run goes to the worker and back several times
+        epoch, step = there.epoch, there.step
+        trained, cpu = fastforward.submit(there.for_worker(), 25, seconds=0.02).result(timeout=120)
+        assert there.adopt(trained, epoch, step) and cpu > 0
+    assert there.step == 25 and there.history == here.history and _same_weights(here, there)
+    assert [m.step for m in there.measured] == [25]  # it measured itself there, as a fast-forward does
+    here.steps(3)  # the optimisers' state and the random generators came back too
+    there.steps(3)
+    assert _same_weights(here, there)
+    # A copy trained while the run itself moved on is not adopted: restarted, or stepped here
+    epoch, step = there.epoch, there.step
+    trained, _ = fastforward.submit(there.for_worker(), 30).result(timeout=120)
+    there.reset()
+    assert not there.adopt(trained, epoch, step) and there.step == 0
+    epoch, step = there.epoch, there.step
+    trained, _ = fastforward.submit(there.for_worker(), 5).result(timeout=120)
+    there.steps(1)
+    assert not there.adopt(trained, epoch, step) and there.step == 1
+
+
+def test_fast_forward_in_workers_gives_each_run_the_weights_of_a_fast_forward_here(monkeypatch):
+    from wgan_app.lab import fastforward
+
+    settings = [s.replace(**FAST) for s in PRESETS.values()]
+    spaces = [Workspace(settings), Workspace(settings)]
+    for ws in spaces:
+        ws.runs[0].steps(3)
+    monkeypatch.setattr(fastforward, "WORKERS", 0)  # the first trains in the server's thread
+    with spaces[0].held():
+        spaces[0].fast_forward(30)
+    spaces[0]._thread.join(120)
+    monkeypatch.undo()
+    with spaces[1].held():
+        spaces[1].fast_forward(30)
+    spaces[1]._thread.join(120)
+    assert [r.step for r in spaces[1].runs] == [r.step for r in spaces[0].runs] == [33, 30, 30]
+    assert all(_same_weights(a, b) for a, b in zip(*[ws.runs for ws in spaces]))
+    # both measured themselves on the way, so the exact-W1 curve and rho are whole when they draw
+    for a, b in zip(*[ws.runs for ws in spaces]):
+        assert [(m.step, m.w1) for m in a.measured] == [(m.step, m.w1) for m in b.measured]
+        assert [m.step for m in a.measured] == [25]
+    assert spaces[1].paused and not spaces[1].skipping and spaces[1].trained_s > 0
+
+
+def test_a_fast_forward_whose_worker_dies_finishes_in_the_servers_thread(monkeypatch):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from wgan_app.lab import fastforward
+
+    def dead(run, target, seconds=fastforward.CHUNK_S):
+        f = Future()
+        f.set_exception(BrokenProcessPool("a worker was killed"))
+        return f
+
+    monkeypatch.setattr(fastforward, "submit", dead)
+    monkeypatch.setattr(fastforward, "_BROKEN", False)
+    monkeypatch.setattr(fastforward, "_POOL", None)
+    monkeypatch.setattr(fastforward, "WORKERS", 2)
+    monkeypatch.setattr(fastforward, "pool", lambda: None if fastforward._BROKEN else object())
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    with ws.held():
+        ws.fast_forward(12)
+    ws._thread.join(60)
+    assert fastforward._BROKEN and [r.step for r in ws.runs] == [12, 12, 12] and not ws.skipping
+
+
+def test_ticks_and_buttons_at_once_start_one_training_thread(monkeypatch):
+    import time
+
+    entered = []
+    monkeypatch.setattr(Workspace, "_train_loop", lambda self: (entered.append(1), time.sleep(0.5)))
+    ws = Workspace([s.replace(**FAST) for s in PRESETS.values()])
+    barrier = threading.Barrier(8)
+
+    def press():
+        barrier.wait()  # eight refreshes and Run land together
+        ws.keep_training()
+
+    callers = [threading.Thread(target=press) for _ in range(8)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    ws._thread.join()
+    assert entered == [1]
+
+
 def test_parallel_training_gives_each_run_the_weights_it_would_have_trained_alone():
     settings = [s.replace(**FAST) for s in PRESETS.values()]
     ws = Workspace(settings, parallel=True)

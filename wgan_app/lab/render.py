@@ -154,10 +154,11 @@ def _robust_range(values: list[np.ndarray]) -> tuple[float, float]:
 
 
 def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], w: int = PANEL_W,
-               h: int = CURVES_H, title: str = "", own_axis: Sequence[str] = ()) -> np.ndarray:
+               h: int = CURVES_H, title: str = "", own_axis: Sequence[str] = (), note: str = "") -> np.ndarray:
     """Small line chart: {label: (xs, ys)} -> (h, w, 3) uint8, shared autoscaled axes, a legend.
     Series named in `own_axis` are scaled to their own range, labelled on the right in their colour
     (a clipped critic's estimate is a hundredth of W1: on the shared axis it is a flat line).
+    `note` goes under the frame, between the first and last step's labels.
     Non-finite values are skipped; series named in COLORS keep their colours."""
     im = Image.new("RGB", (w, h), BG)
     dr = ImageDraw.Draw(im)
@@ -195,6 +196,9 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], w: in
     text(im, (2, bottom - LINE + 3), f"{y0:.3g}", (90, 90, 90))
     text(im, (left, bottom + 1), f"{x0:.0f}", (90, 90, 90))
     text(im, (right - text_length(f"{x1:.0f}"), bottom + 1), f"{x1:.0f}", (90, 90, 90))
+    if note:  # centred in the gap between the step labels (a right-hand axis narrows the frame)
+        a, b = left + text_length(f"{x0:.0f}") + 6, right - text_length(f"{x1:.0f}") - 6
+        text(im, (max(a, (a + b - text_length(note)) / 2), bottom + 1), note, (40, 40, 40))
     lx, ly = left + 4, top + 1
     for label in series:  # legend along the top edge, inside the frame, wrapping when full
         color = COLORS.get(label, (0, 0, 0))
@@ -328,11 +332,7 @@ def panel(p: PanelData) -> np.ndarray:
         # K * W1, so it gets an axis of its own, where its shape shows, and says so.
         curves["W estimate (right axis, K x W1)"] = curves.pop("W estimate")
         own = ("W estimate (right axis, K x W1)",)
-    chart = line_chart(curves, title="", own_axis=own)
-    if p.note:
-        im = Image.fromarray(chart)
-        text(im, ((PANEL_W - text_length(p.note)) / 2, chart.shape[0] - LINE + 1), p.note, (40, 40, 40))
-        chart = np.asarray(im)
+    chart = line_chart(curves, title="", own_axis=own, note=p.note)
 
     third = PANEL_W // 3
     c = p.clip_value

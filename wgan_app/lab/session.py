@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import threading
 from copy import deepcopy
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ N_EVAL = 256  # points in the exact-W1 and mode-coverage measurements (Hungarian
 # O(N^3) assignment was a third of a refresh's cost, and 200 points on a 2,000-step curve are plenty.
 # A paused run stepped by the buttons is measured at every step (LabRun.view(fresh=True)).
 MEASURE_EVERY = 10
+# A fast-forward draws nothing, so no refresh measures the runs: they measure themselves every
+# SKIP_MEASURE_EVERY steps (LabRun.steps), and the exact-W1 curve and rho are whole when the
+# panels draw again. Sparser than MEASURE_EVERY: a measurement (~12 ms) costs the GAN as much as
+# ~70 of its steps.
+SKIP_MEASURE_EVERY = 25
 GRID = 40  # the critic's heatmap is evaluated on GRID x GRID points, then upscaled by the renderer
 N_ARROWS = 40  # generated points that get a gradient arrow
 
@@ -248,8 +254,9 @@ class LabRun:
         self._log(stats)
         return stats
 
-    def steps(self, n: int) -> int:
-        """Up to n whole steps (n_critic critic updates + one generator update each); how many ran."""
+    def steps(self, n: int, measure_every: Optional[int] = None) -> int:
+        """Up to n whole steps (n_critic critic updates + one generator update each); how many ran.
+        With `measure_every` (a fast-forward) the run also measures itself that often."""
         done = 0
         for _ in range(n):
             self._apply_pending()
@@ -260,6 +267,8 @@ class LabRun:
             self.last_critic_stats = {k: v for k, v in stats.items() if k != "loss_g"}
             self._log(stats)
             done += 1
+            if measure_every and self.step - (self.measured[-1].step if self.measured else 0) >= measure_every:
+                self.measure()
         return done
 
     def _log(self, stats: dict[str, float]) -> None:
@@ -288,6 +297,36 @@ class LabRun:
             G=copy_module(st.G) if copy else st.G, D=copy_module(st.D) if copy else st.D,
             history={k: list(v) for k, v in h.items()} if copy else h,
             measured=list(self.measured), grad_norms=self.grad_norms(), finished=self.finished, fresh=fresh)
+
+    # --- trained elsewhere: the fast-forward's worker processes (fastforward.py) ------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_measured_lock"]  # a lock does not pickle; the copy gets its own
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._measured_lock = threading.Lock()
+
+    def for_worker(self) -> bytes:
+        """This run pickled for a worker, its queued settings applied first so that the copy and
+        the run agree on them (which may restart it: read `epoch` and `step` after this)."""
+        self._apply_pending()
+        return pickle.dumps(self)
+
+    def adopt(self, trained: bytes, epoch: int, step: int) -> bool:
+        """Take the training state of a copy of this run (`for_worker` at `step` of restart `epoch`)
+        that a worker trained on: networks, optimisers, random generators, curves. Refused (False)
+        when this run moved meanwhile (restarted, or stepped here); settings queued meanwhile stay
+        queued. `trained` comes from this server's own worker, never from a visitor."""
+        if epoch != self.epoch or step != self.step:
+            return False
+        other = pickle.loads(trained)
+        self.trainer, self.critic_updates = other.trainer, other.critic_updates
+        self.history, self.last_critic_stats = other.history, other.last_critic_stats
+        for m in other.measured:  # what it measured there (steps(measure_every=...))
+            self.record(m, epoch)
+        return True
 
     def record(self, m: "Measurement", epoch: int) -> None:
         """Keep a measurement a view made (after the lock was let go): dropped when the run was

@@ -45,7 +45,8 @@ DATA_NOTES = {
                   "(all 8 on seeds 0 and 2), clipping 1.6, WGAN-GP 7.6; seeds 1 and 3 show the GAN dropping most. "
                   "On a 2-core machine with the browser on it, Run reaches 600-1,200 steps in its first "
                   "minute: on seed 4 clipping's slowness and WGAN-GP's estimate following the exact W1 show "
-                  "by then; the GAN's dropped modes need the 2,000 (Skip ahead: about a minute).*",
+                  "by then. **Skip ahead** 1,500 steps (40-55 s there) shows the GAN's dropped modes too "
+                  "(4 of 8 on seed 4, WGAN-GP 8).*",
     "25gaussians": "*Here claim 3 does **not** show at 2,000 steps with these settings (5 seeds): the GAN "
                    "covers 8.4 of 25 modes, WGAN-GP 2.0, clipping 1.2. WGAN-GP spreads its points over the "
                    "grid, but only 4-7 % land within 3σ of a mode, so few count as covered. At the papers' "
@@ -83,23 +84,27 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
 
             recs = _recordings(load_recordings)
             line = f"replaying shipped runs, frame {frame % recs[0].n_frames + 1} of {recs[0].n_frames}"
-            return (*[_png_in_cache(r.panel(frame)) for r in recs], line, frame + 1)
+            return (*[_png_in_cache(r.panel(frame)) for r in recs], line, frame + 1, gr.skip())
         ws = ws_for(request)
         ws.keep_training()  # the thread trains while the page keeps asking; this only draws
         if ws.skipping:  # fast-forward: the CPU trains; the panels keep their picture, the line says how far
-            return (*[gr.skip()] * len(ws.runs), ws.progress(), frame)
-        return (*show(ws), frame)
+            return (*[gr.skip()] * len(ws.runs), ws.progress(), frame, gr.skip())
+        # Paused (Pause, or a fast-forward that arrived): draw where the runs are, once, and stop
+        # the timer; redrawing still runs would cost the server and the browser a core for nothing.
+        return (*show(ws), frame, gr.Timer(active=False) if ws.paused else gr.skip())
 
     @friendly
     def skip(steps, request: gr.Request):
         ws = ws_for(request)
         with ws.held():
             line = lab.fast_forward(ws, steps)
-        return line, gr.Timer(active=True)
+        # Only the progress line changes meanwhile: tick at SKIP_TICK_S, not TICK_S, and leave the
+        # cores to the runs (docs/lab.md#fast-forward-the-claims-in-a-minute-or-so)
+        return line, gr.Timer(lab.SKIP_TICK_S, active=True)
 
     def run(request: gr.Request):
-        ws_for(request).keep_training(resume=True)
-        return gr.Timer(active=True)
+        lab.run(ws_for(request))
+        return gr.Timer(lab.TICK_S, active=True)  # the panels' pace again after a fast-forward
 
     def pause(request: gr.Request):
         ws = spaces.get(getattr(request, "session_hash", None) or "", create=False)
@@ -180,7 +185,7 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
             critic_btn = gr.Button("1 critic step", scale=1, elem_id="lab-critic")
             gen_btn = gr.Button("1 generator step", scale=1, elem_id="lab-generator")
             reset_btn = gr.Button("Reset", scale=1)
-            skip_steps = gr.Number(value=2000, precision=0, minimum=1, maximum=lab.MAX_SKIP, show_label=False,
+            skip_steps = gr.Number(value=lab.SKIP_STEPS, precision=0, minimum=1, maximum=lab.MAX_SKIP, show_label=False,
                                    scale=1, min_width=90, elem_id="lab-skip-steps")
             skip_btn = gr.Button("Skip ahead N steps (no drawing)", scale=2, elem_id="lab-skip")
         status = gr.Markdown("", elem_id="lab-status")
@@ -246,7 +251,7 @@ def build_lab_tab(demo: gr.Blocks, outbox, yield_to=None) -> None:
     run_btn.click(run, None, timer, **PRIVATE)
     skip_btn.click(skip, skip_steps, [status, timer], **lab_pool)
     pause_btn.click(pause, None, timer, **PRIVATE)
-    timer.tick(tick, [mode, frame], [*outputs, frame], show_progress="hidden", trigger_mode="once", **lab_pool)
+    timer.tick(tick, [mode, frame], [*outputs, frame, timer], show_progress="hidden", trigger_mode="once", **lab_pool)
     # Gradio injects gr.Request by annotation: one small named function per button, not a lambda.
     for btn, action in ((critic_btn, "critic"), (gen_btn, "generator"), (reset_btn, "reset")):
         btn.click(_bind(on_button, action), None, outputs, **lab_pool)
