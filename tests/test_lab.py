@@ -165,6 +165,15 @@ def test_same_seed_same_run_and_the_global_rng_is_left_alone():
 
 # --- pictures and replays -------------------------------------------------------------------------
 
+def test_a_charts_axis_labels_fit_left_of_its_frame_and_still_read_as_the_value():
+    from wgan_app.lab.render import _axis_label, text_length
+
+    for v in (-0.000419, 1.81e-05, -1.35, 0.749, 1234.5, 0.0):  # a clipped critic's losses are ~1e-4
+        label = _axis_label(v, 42)
+        assert text_length(label) <= 42 and float(label) == pytest.approx(v, rel=0.03, abs=1e-12), label
+    assert _axis_label(-1.35, 42) == "-1.35"  # short labels keep their 3 digits
+
+
 def test_panel_renders_an_image_of_the_right_shape_that_shows_training():
     run = LabRun(PRESETS["wgan-gp"].replace(**FAST))
     first = render.panel(panel_data(run.view(copy=False), run_title(run.settings)))

@@ -192,8 +192,8 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], w: in
         if label in own and len(ys):  # its own scale, on the right, in its colour
             text(im, (right + 3, top - 2), f"{hi:.2g}", color)
             text(im, (right + 3, bottom - LINE + 3), f"{lo:.2g}", color)
-    text(im, (2, top - 2), f"{y1:.3g}", (90, 90, 90))
-    text(im, (2, bottom - LINE + 3), f"{y0:.3g}", (90, 90, 90))
+    text(im, (2, top - 2), _axis_label(y1, left - 4), (90, 90, 90))
+    text(im, (2, bottom - LINE + 3), _axis_label(y0, left - 4), (90, 90, 90))
     text(im, (left, bottom + 1), f"{x0:.0f}", (90, 90, 90))
     text(im, (right - text_length(f"{x1:.0f}"), bottom + 1), f"{x1:.0f}", (90, 90, 90))
     if note:  # centred in the gap between the step labels (a right-hand axis narrows the frame)
@@ -209,6 +209,16 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], w: in
         text(im, (lx + 13, ly), label, color)
         lx += need
     return np.asarray(im)
+
+
+def _axis_label(v: float, room: float) -> str:
+    """`v` in 3 significant digits, or shorter ("-4.2e-4" for -0.000419) when that would run past
+    `room` pixels into the frame (a clipped critic's losses are ~1e-4)."""
+    label = f"{v:.3g}"
+    if text_length(label) <= room:
+        return label
+    mantissa, exponent = f"{v:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _decimated(cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
